@@ -1,0 +1,68 @@
+"""Persona Studio's StyleGAN2 engine, written from the papers:
+
+- Karras et al., "Analyzing and Improving the Image Quality of StyleGAN" (CVPR 2020):
+  mapping network, weight demodulation, skip-architecture synthesis, noise inputs.
+- Karras et al., "Training Generative Adversarial Networks with Limited Data"
+  (NeurIPS 2020): the StyleGAN2-ADA configuration and checkpoint format.
+
+This package imports no Django. Public API::
+
+    from generation import stylegan as sg
+
+    config = sg.GeneratorConfig(img_resolution=256, channel_base=16384)
+    G = sg.random_generator(config, seed=0)          # seeded random weights
+    sha = sg.save_generator(G, "models/demo")        # config.json + weights.safetensors
+    G = sg.load_generator("models/demo", device="cpu", expected_sha256=sha)
+    G = sg.import_stylegan2_pickle("network.pkl")    # safe import of NVIDIA .pkl files
+
+    z = sg.seed_to_z(42, config.z_dim)[None]         # [1, z_dim]: a seed is a persona
+    c = sg.class_label(config, None)                 # one-hot [c_dim], or None
+    ws = G.mapping(z, c, truncation_psi=0.7)         # W+ [N, num_ws, w_dim]
+    ws = sg.style_mix(ws, other_ws, layers=range(4)) # take rows 0-3 from other_ws
+    img = G.synthesis(ws, noise_mode="const")        # [N, C, R, R] in about [-1, 1]
+    pixels = sg.images_to_uint8(img)                 # [N, R, R, C] uint8
+
+    cache = sg.ModelCache(max_size=2)                # per-process LRU of generators
+    G = cache.get("models/demo", device="cuda")
+
+- ``noise_mode``: "const" (the stored per-layer noise, deterministic), "random"
+  (fresh noise from torch's RNG) or "none".
+- ``truncation_cutoff``: truncate only the first N rows of W+.
+- On CUDA the last ``num_fp16_res`` resolutions run in float16 with our own kernels
+  (``ops.cuda``, built on first use or by ``python -m generation.stylegan build-ops``);
+  on CPU everything runs in float32. ``ops.use_reference_ops()`` forces the readable
+  pure-PyTorch ops.
+- Outputs are deterministic for the same inputs on the same device.
+- Errors: ``CheckpointError`` (a ValueError) for unusable checkpoints; ValueError for
+  bad shapes, labels, ranges or latents.
+
+The operators' command line is ``python -m generation.stylegan --help``.
+"""
+
+from .cache import ModelCache
+from .checkpoint import CheckpointError, file_sha256, load_generator, read_config, save_generator
+from .config import GeneratorConfig
+from .generator import Generator, random_generator
+from .latents import class_label, images_to_uint8, parse_range, seed_to_z, style_mix, validate_wplus
+from .mapping import truncate
+from .pickle_import import import_stylegan2_pickle
+
+__all__ = [
+    "CheckpointError",
+    "Generator",
+    "GeneratorConfig",
+    "ModelCache",
+    "class_label",
+    "file_sha256",
+    "images_to_uint8",
+    "import_stylegan2_pickle",
+    "load_generator",
+    "parse_range",
+    "random_generator",
+    "read_config",
+    "save_generator",
+    "seed_to_z",
+    "style_mix",
+    "truncate",
+    "validate_wplus",
+]

@@ -1,0 +1,72 @@
+"""The mapping network f: Z (× C) -> W, with the truncation trick."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .config import GeneratorConfig
+from .layers import FullyConnectedLayer
+
+
+def normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Scale each row of x [N, D] to unit mean square."""
+    return x * (x.square().mean(dim=1, keepdim=True) + eps).rsqrt()
+
+
+class MappingNetwork(nn.Module):
+    """An MLP of ``mapping_layers`` leaky-ReLU layers from z (and an embedded class
+    label c) to the intermediate latent w, broadcast to the ``num_ws`` rows of W+.
+
+    ``w_avg`` tracks the mean of w over training; truncation pulls w towards it,
+    trading variety for typicality (psi = 1: no truncation; psi = 0: the mean face).
+    """
+
+    def __init__(self, config: GeneratorConfig) -> None:
+        super().__init__()
+        self.z_dim = config.z_dim
+        self.c_dim = config.c_dim
+        self.num_ws = config.num_ws
+        embed_features = config.mapping_embed_features
+        if config.c_dim > 0:
+            self.embed = FullyConnectedLayer(config.c_dim, embed_features)
+        features = [config.z_dim + embed_features] + [config.w_dim] * config.mapping_layers
+        for i, (in_features, out_features) in enumerate(zip(features[:-1], features[1:])):
+            layer = FullyConnectedLayer(
+                in_features, out_features, activation="lrelu", lr_multiplier=config.mapping_lr_multiplier
+            )
+            setattr(self, f"fc{i}", layer)
+        self.num_layers = config.mapping_layers
+        self.register_buffer("w_avg", torch.zeros(config.w_dim))
+
+    def forward(
+        self,
+        z: torch.Tensor,
+        c: torch.Tensor | None = None,
+        truncation_psi: float = 1.0,
+        truncation_cutoff: int | None = None,
+    ) -> torch.Tensor:
+        """z: [N, z_dim]; c: [N, c_dim] or None -> W+ [N, num_ws, w_dim]."""
+        if z.ndim != 2 or z.shape[1] != self.z_dim:
+            raise ValueError(f"z must have shape [N, {self.z_dim}], got {tuple(z.shape)}")
+        x = normalize_2nd_moment(z.to(torch.float32))
+        if self.c_dim > 0:
+            if c is None or c.ndim != 2 or c.shape != (z.shape[0], self.c_dim):
+                shape = None if c is None else tuple(c.shape)
+                raise ValueError(f"this generator is conditional: c must have shape [{z.shape[0]}, {self.c_dim}], got {shape}")
+            y = normalize_2nd_moment(self.embed(c.to(torch.float32)))
+            x = torch.cat([x, y], dim=1)
+        for i in range(self.num_layers):
+            x = getattr(self, f"fc{i}")(x)
+        ws = x.unsqueeze(1).repeat(1, self.num_ws, 1)
+        return truncate(ws, self.w_avg, truncation_psi, truncation_cutoff)
+
+
+def truncate(ws: torch.Tensor, w_avg: torch.Tensor, psi: float, cutoff: int | None = None) -> torch.Tensor:
+    """w_avg + psi * (w - w_avg) on the first ``cutoff`` rows of W+ [N, num_ws, w_dim]."""
+    if psi == 1:
+        return ws
+    ws = ws.clone()
+    rows = slice(None) if cutoff is None else slice(0, cutoff)
+    ws[:, rows] = w_avg.lerp(ws[:, rows], psi)
+    return ws
