@@ -1,0 +1,93 @@
+"""Chooses an implementation for each op call.
+
+CUDA tensors use our CUDA kernels once they have built (else the reference, with one
+warning); CPU tensors use the fast CPU path. ``use_reference_ops()`` forces the
+readable references everywhere, for tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from typing import Iterator
+
+import torch
+
+from .bias_act import bias_act_reference
+from .fast_cpu import modulated_conv2d_fast, upfirdn2d_fast
+from .modulated_conv2d import modulated_conv2d_reference
+from .upfirdn2d import IntPair, upfirdn2d_reference
+
+_force_reference = contextvars.ContextVar("force_reference_ops", default=False)
+
+
+@contextlib.contextmanager
+def use_reference_ops() -> Iterator[None]:
+    """Run everything inside the block on the reference ops."""
+    token = _force_reference.set(True)
+    try:
+        yield
+    finally:
+        _force_reference.reset(token)
+
+
+def _implementation(x: torch.Tensor) -> str:
+    if _force_reference.get():
+        return "reference"
+    if x.is_cuda:
+        from .cuda import cuda_ops_available
+
+        return "cuda" if cuda_ops_available() else "reference"
+    return "fast_cpu" if x.device.type == "cpu" else "reference"
+
+
+def bias_act(
+    x: torch.Tensor,
+    b: torch.Tensor | None = None,
+    dim: int = 1,
+    act: str = "linear",
+    alpha: float | None = None,
+    gain: float | None = None,
+    clamp: float | None = None,
+) -> torch.Tensor:
+    """x + b along ``dim``, activation, gain, clamp (see ``bias_act.py``)."""
+    if _implementation(x) == "cuda":
+        from .cuda.functions import bias_act_cuda
+
+        return bias_act_cuda(x, b, dim=dim, act=act, alpha=alpha, gain=gain, clamp=clamp)
+    return bias_act_reference(x, b, dim=dim, act=act, alpha=alpha, gain=gain, clamp=clamp)
+
+
+def upfirdn2d(
+    x: torch.Tensor,
+    f: torch.Tensor,
+    up: IntPair = 1,
+    down: IntPair = 1,
+    padding: IntPair = 0,
+    flip_filter: bool = False,
+    gain: float = 1,
+) -> torch.Tensor:
+    """Upsample, FIR-filter, downsample x [N, C, H, W] (see ``upfirdn2d.py``)."""
+    implementation = _implementation(x)
+    if implementation == "cuda":
+        from .cuda.functions import upfirdn2d_cuda
+
+        return upfirdn2d_cuda(x, f, up=up, down=down, padding=padding, flip_filter=flip_filter, gain=gain)
+    if implementation == "fast_cpu":
+        return upfirdn2d_fast(x, f, up=up, down=down, padding=padding, flip_filter=flip_filter, gain=gain)
+    return upfirdn2d_reference(x, f, up=up, down=down, padding=padding, flip_filter=flip_filter, gain=gain)
+
+
+def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, **kwargs) -> torch.Tensor:
+    """Modulated convolution + bias + activation (see ``modulated_conv2d.py``)."""
+    if _implementation(x) == "fast_cpu":
+        return modulated_conv2d_fast(x, weight, styles, **kwargs)
+    return modulated_conv2d_reference(x, weight, styles, **kwargs)
+
+
+def upsample2d(x: torch.Tensor, f: torch.Tensor, up: int = 2) -> torch.Tensor:
+    """Upsample x [N, C, H, W] -> [N, C, H * up, W * up] through the FIR filter f."""
+    fw = f.shape[-1]
+    fh = f.shape[0]
+    padding = [(fw + up - 1) // 2, (fw - up) // 2, (fh + up - 1) // 2, (fh - up) // 2]
+    return upfirdn2d(x, f, up=up, padding=padding, gain=up * up)
