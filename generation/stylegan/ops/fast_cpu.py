@@ -7,6 +7,7 @@ FIR convolution degrades sharply on large NCHW batches, and each element-wise st
 (padding, demodulation, noise, bias, activation, gain) streams the whole activation
 through memory again. So this path
 - keeps activations channels-last (NHWC), which oneDNN convolves without reorders,
+- runs 1×1 (toRGB) convolutions as a batched matrix product with per-sample weights,
 - filters with depthwise convolutions that pad by themselves, or with a strided
   transposed depthwise convolution for up-sampling, never materialising zero-stuffed or
   padded copies,
@@ -74,6 +75,20 @@ def upfirdn2d_fast(
     return upfirdn2d_reference(x, f, up=up, down=down, padding=padding, flip_filter=flip_filter, gain=gain)
 
 
+def pointwise_modulated_conv(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
+    """A 1×1 modulated convolution as one batched matrix product with per-sample weights.
+
+    x: [N, I, H, W] channels-last; weight: [O, I, 1, 1]; styles: [N, I] -> [N, O, H, W]
+    channels-last. Modulating the small weight instead of the activations saves a pass
+    over the largest activation of the network (toRGB at full resolution).
+    """
+    n, i, h, w = x.shape
+    per_sample = weight[None, :, :, 0, 0] * styles[:, None, :]  # [N, O, I]
+    pixels = x.permute(0, 2, 3, 1).reshape(n, h * w, i)  # a view of channels-last memory
+    out = torch.bmm(pixels, per_sample.transpose(1, 2))  # [N, H*W, O]
+    return out.reshape(n, h, w, -1).permute(0, 3, 1, 2)
+
+
 def modulated_conv2d_fast(
     x: torch.Tensor,
     weight: torch.Tensor,
@@ -91,13 +106,14 @@ def modulated_conv2d_fast(
 ) -> torch.Tensor:
     """Same contract as ``modulated_conv2d_reference``; returns a channels-last tensor."""
     _, alpha, gain = resolve_activation(act, None, gain)
-    x = x.contiguous(memory_format=CHANNELS_LAST) * styles[:, :, None, None]
-    w = weight
-    if up == 1:
-        x = F.conv2d(x, w, padding=padding)
+    x = x.contiguous(memory_format=CHANNELS_LAST)
+    if weight.shape[-2:] == (1, 1) and up == 1:
+        x = pointwise_modulated_conv(x, weight, styles)
+    elif up == 1:
+        x = F.conv2d(x * styles[:, :, None, None], weight, padding=padding)
     elif up == 2:
         k, fw = weight.shape[-1], resample_filter.shape[-1]
-        x = F.conv_transpose2d(x, w.transpose(0, 1), stride=2)
+        x = F.conv_transpose2d(x * styles[:, :, None, None], weight.transpose(0, 1), stride=2)
         pad0 = padding + (fw + 1) // 2 - (k - 1)
         pad1 = padding + (fw - 2) // 2 - (k - 2)
         x = upfirdn2d_fast(x, resample_filter, padding=[pad0, pad1, pad0, pad1], gain=4)
@@ -114,6 +130,9 @@ def modulated_conv2d_fast(
         offset = offset + noise * gain
     if bias is not None:
         offset = offset + (bias * gain)[:, None, None]
+    # Every operand in the same (channels-last) layout keeps the loop vectorized.
+    offset = offset.expand(torch.broadcast_shapes(offset.shape, (1, *x.shape[1:])))
+    offset = offset.contiguous(memory_format=CHANNELS_LAST)
     x = torch.addcmul(offset, x, scale[:, :, None, None], out=x)
     if act == "lrelu":
         F.leaky_relu_(x, alpha)
