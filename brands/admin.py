@@ -1,0 +1,56 @@
+from django.contrib import admin
+
+from .models import Agency, AgencyAccess, Brand, Membership
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+class AgencyAccessInline(admin.TabularInline):
+    model = AgencyAccess
+    extra = 0
+
+
+@admin.register(Brand)
+class BrandAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "created_at"]
+    search_fields = ["name", "slug"]
+    inlines = [MembershipInline, AgencyAccessInline]
+
+
+@admin.register(Agency)
+class AgencyAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "created_at"]
+    search_fields = ["name", "slug"]
+    filter_horizontal = ["members"]
+    inlines = [AgencyAccessInline]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["brand", "user", "role", "created_at"]
+    list_filter = ["role"]
+    search_fields = ["brand__slug", "user__username"]
+
+
+class BrandOwnedAdmin(admin.ModelAdmin):
+    """Operators' read-only view of a brand-owned table, across all brands.
+
+    The admin is the one place that deliberately reads without a brand scope.
+    Changes go through services (validation, audit), so the admin offers none.
+    """
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).unscoped()
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

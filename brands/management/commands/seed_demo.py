@@ -1,0 +1,53 @@
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from avatars.models import Persona
+from avatars.services import persona_create_from_seed
+from brands.models import Brand
+from brands.services import brand_create
+from generation.management.commands.load_default_model import DEFAULT_SLUG
+from generation.models import GenerationJob, GeneratorModel
+from generation.services import generation_job_submit
+
+DEMO_BRAND = ("Demo Brand", "demo")
+DEMO_PERSONA = {"name": "Ava Demo", "handle": "ava", "seed": 42, "truncation_psi": 0.7}
+
+
+class Command(BaseCommand):
+    help = "Create a demo brand, its owner (login printed) and a persona with a render queued. Idempotent."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--username", default="demo")
+        parser.add_argument("--password", help="Default: a new random password, printed.")
+
+    def handle(self, *args, username, password, **options):
+        if not username.strip():
+            raise CommandError("--username must not be empty")
+        model = GeneratorModel.objects.filter(slug=DEFAULT_SLUG).first()
+        if model is None:
+            raise CommandError(f"Generator model {DEFAULT_SLUG!r} is not loaded; run `manage.py load_default_model` first.")
+        password = password or secrets.token_urlsafe(12)
+
+        User = get_user_model()
+        with transaction.atomic():
+            owner, _ = User.objects.get_or_create(username=username)
+            owner.set_password(password)
+            owner.save()
+        brand = Brand.objects.filter(slug=DEMO_BRAND[1]).first()
+        try:
+            if brand is None:
+                brand = brand_create(actor=owner, name=DEMO_BRAND[0], slug=DEMO_BRAND[1])
+            persona = Persona.objects.for_brand(brand).filter(handle=DEMO_PERSONA["handle"]).first()
+            if persona is None:
+                persona = persona_create_from_seed(actor=owner, brand=brand, model=model, **DEMO_PERSONA)
+            if not GenerationJob.objects.for_brand(brand).filter(persona=persona).exists():
+                generation_job_submit(actor=owner, brand=brand, persona=persona)
+                self.stdout.write(f"Queued a render of @{persona.handle}.")
+        except (ValidationError, PermissionDenied) as exc:
+            raise CommandError("; ".join(getattr(exc, "messages", [str(exc)]))) from exc
+
+        self.stdout.write(self.style.SUCCESS(f"Demo brand ready. Log in as {username!r} with password {password!r}"))

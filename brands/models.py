@@ -1,0 +1,74 @@
+from django.conf import settings
+from django.db import models
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    CREATOR = "creator", "Creator"
+    REVIEWER = "reviewer", "Reviewer"
+    VIEWER = "viewer", "Viewer"
+
+
+# Higher wins when a user reaches a brand both directly and through an agency.
+ROLE_RANK = {Role.VIEWER: 1, Role.REVIEWER: 2, Role.CREATOR: 3, Role.OWNER: 4}
+# Roles that may create personas and request renders.
+CREATE_ROLES = frozenset({Role.OWNER, Role.CREATOR})
+
+
+class Brand(models.Model):
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=60, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Membership(models.Model):
+    """A user's direct role on one brand."""
+
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="brand_memberships")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["brand", "user"], name="membership_unique_brand_user")]
+
+    def __str__(self):
+        return f"{self.user} is {self.role} of {self.brand}"
+
+
+class Agency(models.Model):
+    """A team (say, a marketing agency) working for several brands."""
+
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=60, unique=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="agencies", blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "agencies"
+
+    def __str__(self):
+        return self.name
+
+
+class AgencyAccess(models.Model):
+    """Every member of `agency` has `role` on `brand`."""
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="accesses")
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="agency_accesses")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "agency accesses"
+        constraints = [models.UniqueConstraint(fields=["agency", "brand"], name="agencyaccess_unique_agency_brand")]
+
+    def __str__(self):
+        return f"{self.agency} is {self.role} of {self.brand}"

@@ -1,0 +1,58 @@
+"""Brand-scoped reads. A brand is only ever reached through a member."""
+
+from dataclasses import dataclass
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from django.http import Http404
+
+from .models import ROLE_RANK, AgencyAccess, Brand, Membership
+
+
+@dataclass(frozen=True)
+class BrandAccess:
+    brand: Brand
+    role: str
+
+
+def brand_role(*, user, brand):
+    """The user's strongest role on the brand, direct or through an agency; None for outsiders."""
+    if not user.is_authenticated:
+        return None
+    roles = list(Membership.objects.filter(user=user, brand=brand).values_list("role", flat=True))
+    roles += AgencyAccess.objects.filter(agency__members=user, brand=brand).values_list("role", flat=True)
+    return max(roles, key=ROLE_RANK.__getitem__, default=None)
+
+
+def brand_access_get(*, user, brand_slug):
+    """The brand and the user's role on it; Http404 for outsiders, so that a
+    brand's existence is not revealed to people outside it."""
+    brand = Brand.objects.filter(slug=brand_slug).first()
+    role = brand_role(user=user, brand=brand) if brand is not None else None
+    if role is None:
+        raise Http404("No such brand")
+    return BrandAccess(brand=brand, role=role)
+
+
+def brand_for_member(*, user, brand_slug):
+    return brand_access_get(user=user, brand_slug=brand_slug).brand
+
+
+def brands_for_user(*, user):
+    """Every brand the user can reach, with the role, ordered by brand name."""
+    if not user.is_authenticated:
+        return []
+    brands = Brand.objects.filter(Q(memberships__user=user) | Q(agency_accesses__agency__members=user)).distinct()
+    return [BrandAccess(brand=b, role=brand_role(user=user, brand=b)) for b in brands.order_by("name")]
+
+
+def brand_role_require(*, user, brand, roles):
+    """PermissionDenied unless the user holds one of `roles` on the brand.
+
+    Outsiders never get here through views (they get 404 first); services
+    call it too, so a command or task cannot act for a user beyond their role.
+    """
+    role = brand_role(user=user, brand=brand)
+    if role not in roles:
+        raise PermissionDenied(f"{user} ({role or 'no role'}) may not do this on brand {brand.slug}")
+    return role

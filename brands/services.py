@@ -1,0 +1,75 @@
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from audit.services import audit_record
+
+from .models import Agency, AgencyAccess, Brand, Membership, Role
+from .selectors import brand_role_require
+
+
+@transaction.atomic
+def brand_create(*, actor, name, slug):
+    """Create a brand; its creator becomes its first owner."""
+    if Brand.objects.filter(slug=slug).exists():
+        raise ValidationError({"slug": f"A brand with the slug {slug!r} already exists."})
+    brand = Brand(name=name, slug=slug)
+    brand.full_clean()
+    brand.save()
+    Membership.objects.create(brand=brand, user=actor, role=Role.OWNER)
+    audit_record(actor=actor, brand=brand, action="brand.created", target=brand, after={"name": name, "slug": slug})
+    return brand
+
+
+@transaction.atomic
+def membership_add(*, actor, brand, user, role):
+    """Give `user` a role on the brand (or change it). Owners only."""
+    brand_role_require(user=actor, brand=brand, roles={Role.OWNER})
+    if role not in Role.values:
+        raise ValidationError({"role": f"Unknown role {role!r}; choose one of {', '.join(Role.values)}."})
+    membership = Membership.objects.filter(brand=brand, user=user).first()
+    before = {"user": user.get_username(), "role": membership.role} if membership else None
+    if membership is None:
+        membership = Membership.objects.create(brand=brand, user=user, role=role)
+    else:
+        membership.role = role
+        membership.save(update_fields=["role"])
+    audit_record(
+        actor=actor,
+        brand=brand,
+        action="membership.set",
+        target=membership,
+        before=before,
+        after={"user": user.get_username(), "role": role},
+    )
+    return membership
+
+
+@transaction.atomic
+def agency_create(*, actor, name, slug, members=()):
+    if Agency.objects.filter(slug=slug).exists():
+        raise ValidationError({"slug": f"An agency with the slug {slug!r} already exists."})
+    agency = Agency(name=name, slug=slug)
+    agency.full_clean()
+    agency.save()
+    agency.members.set(members)
+    audit_record(
+        actor=actor,
+        brand=None,
+        action="agency.created",
+        target=agency,
+        after={"name": name, "slug": slug, "members": sorted(m.get_username() for m in members)},
+    )
+    return agency
+
+
+@transaction.atomic
+def agency_access_grant(*, actor, brand, agency, role):
+    """Give every member of the agency a role on the brand. Brand owners only."""
+    brand_role_require(user=actor, brand=brand, roles={Role.OWNER})
+    if role not in Role.values:
+        raise ValidationError({"role": f"Unknown role {role!r}; choose one of {', '.join(Role.values)}."})
+    access, _ = AgencyAccess.objects.update_or_create(agency=agency, brand=brand, defaults={"role": role})
+    audit_record(
+        actor=actor, brand=brand, action="agency_access.granted", target=access, after={"agency": agency.slug, "role": role}
+    )
+    return access

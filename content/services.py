@@ -1,0 +1,39 @@
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from audit.services import audit_record
+
+from .models import Asset
+
+
+def asset_file_save(*, persona, png_bytes):
+    """Write a rendered PNG to storage and return its name. Done before the
+    row's transaction; the caller deletes the file if that transaction fails."""
+    name = f"assets/{timezone.now():%Y/%m}/{persona.brand.slug}-{persona.handle}.png"
+    return default_storage.save(name, ContentFile(png_bytes))
+
+
+@transaction.atomic
+def asset_create(*, actor, persona, job, image_name, width, height, provenance):
+    asset = Asset.objects.create(
+        brand=persona.brand,
+        persona=persona,
+        job=job,
+        image=image_name,
+        width=width,
+        height=height,
+        metadata={
+            "provenance": provenance,
+            "disclosure": {"ai_generated": True, "label": "AI-generated image"},
+        },
+    )
+    audit_record(
+        actor=actor,
+        brand=persona.brand,
+        action="asset.created",
+        target=asset,
+        after={"persona": persona.handle, "job": job.pk if job else None, "image": image_name},
+    )
+    return asset

@@ -1,0 +1,20 @@
+"""Celery adapters for generation services. Routing (queue "gpu" for
+renders), acks_late and time limits come from settings."""
+
+from celery import shared_task
+
+from .services import generation_job_run, generation_jobs_expire_leases
+
+
+@shared_task(name="generation.render_job", bind=True, max_retries=None)
+def render_job(self, job_id):
+    outcome = generation_job_run(job_id=job_id)
+    if outcome.result == "busy":
+        # Another attempt holds the job; look again once its lease ends.
+        raise self.retry(countdown=outcome.retry_after)
+    return outcome.result
+
+
+@shared_task(name="generation.expire_leases")
+def expire_leases():
+    return generation_jobs_expire_leases()

@@ -1,0 +1,90 @@
+"""Shared fixtures: a brand with its owner, a member (creator), a viewer and an
+outsider (owner of another brand); a small generator model with seeded random
+weights, written once per session."""
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from avatars.services import persona_create_from_seed
+from brands.models import Role
+from brands.services import brand_create, membership_add
+from generation.rendering import checkpoint_write_placeholder
+from generation.services import generator_model_register
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+def user_make(username):
+    return get_user_model().objects.create_user(username=username, password=PASSWORD)
+
+
+@pytest.fixture(scope="session")
+def checkpoint_dir(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("models") / "placeholder"
+    checkpoint_write_placeholder(directory=directory)
+    return directory
+
+
+@pytest.fixture
+def generator_model(db, checkpoint_dir):
+    return generator_model_register(
+        actor=None,
+        name="Test placeholder",
+        slug="test-placeholder",
+        directory=str(checkpoint_dir),
+        licence_note="Random weights placeholder for tests",
+    )
+
+
+@pytest.fixture
+def media_root(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def owner(db):
+    return user_make("owner")
+
+
+@pytest.fixture
+def brand(owner):
+    return brand_create(actor=owner, name="Acme", slug="acme")
+
+
+@pytest.fixture
+def member(owner, brand):
+    user = user_make("member")
+    membership_add(actor=owner, brand=brand, user=user, role=Role.CREATOR)
+    return user
+
+
+@pytest.fixture
+def viewer(owner, brand):
+    user = user_make("viewer")
+    membership_add(actor=owner, brand=brand, user=user, role=Role.VIEWER)
+    return user
+
+
+@pytest.fixture
+def outsider(db):
+    return user_make("outsider")
+
+
+@pytest.fixture
+def other_brand(outsider):
+    return brand_create(actor=outsider, name="Other Co", slug="other")
+
+
+@pytest.fixture
+def persona(owner, brand, generator_model):
+    return persona_create_from_seed(
+        actor=owner, brand=brand, model=generator_model, seed=42, name="Ava", handle="ava", truncation_psi=0.7
+    )
+
+
+@pytest.fixture
+def other_persona(outsider, other_brand, generator_model):
+    return persona_create_from_seed(
+        actor=outsider, brand=other_brand, model=generator_model, seed=7, name="Otto", handle="otto", truncation_psi=0.7
+    )

@@ -1,0 +1,120 @@
+"""Integration tests: PostgreSQL, Redis and a real `celery worker` process.
+
+bin/test runs them in their own pytest run with DATABASE_URL, CELERY_BROKER_URL
+and CELERY_RESULT_BACKEND pointing at the local services. When those are not
+configured or not reachable the tests skip, saying why; under CI (CI=true)
+that is a failure instead.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import psycopg
+import pytest
+import redis
+from django.conf import settings
+from django.db import connection
+from django.test import override_settings
+
+from config.celery import app as celery_app
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def services_problems():
+    problems = []
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] != "django.db.backends.postgresql":
+        problems.append(f"DATABASE_URL is not PostgreSQL (engine {database['ENGINE']})")
+    else:
+        try:
+            psycopg.connect(
+                host=database["HOST"] or None,
+                port=database["PORT"] or None,
+                user=database["USER"] or None,
+                password=database["PASSWORD"] or None,
+                dbname="postgres",
+                connect_timeout=3,
+            ).close()
+        except psycopg.OperationalError as exc:
+            problems.append(f"PostgreSQL unreachable at {database['HOST']}:{database['PORT']}: {exc}".strip())
+    redis_urls = {settings.CELERY_BROKER_URL or "", settings.CELERY_RESULT_BACKEND or ""}
+    for url in sorted(redis_urls):
+        if not url.startswith("redis://"):
+            problems.append(f"CELERY_BROKER_URL and CELERY_RESULT_BACKEND must be Redis URLs, got {url or 'unset'!r}")
+            continue
+        try:
+            redis.Redis.from_url(url, socket_connect_timeout=3).ping()
+        except redis.RedisError as exc:
+            problems.append(f"Redis unreachable at {url}: {exc}")
+    return problems
+
+
+@pytest.fixture(scope="session")
+def services():
+    problems = services_problems()
+    if problems:
+        reason = "integration services unavailable (bin/test configures them): " + "; ".join(problems)
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+def database_url():
+    db = connection.settings_dict
+    credentials = quote(db["USER"] or "") + (":" + quote(db["PASSWORD"]) if db["PASSWORD"] else "")
+    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def worker(services, django_db_setup, tmp_path_factory):
+    """A real `celery worker` (prefork, concurrency 1) on the test database,
+    sharing a media folder with this process."""
+    media = tmp_path_factory.mktemp("media")
+    media_settings = override_settings(MEDIA_ROOT=media)
+    media_settings.enable()
+    celery_app.control.purge()
+    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_URL": database_url(),  # the test database pytest-django created
+        "MEDIA_ROOT": str(media),
+    }
+    command = [
+        sys.executable, "-m", "celery", "-A", "tests.integration.celery_app", "worker",
+        "--queues", "gpu,default", "--concurrency", "1", "--pool", "prefork",
+        "--hostname", f"integration-{os.getpid()}@%h", "--without-gossip", "--without-mingle", "--loglevel", "INFO",
+    ]  # fmt: skip
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    process.log_path = log_path
+    try:
+        wait_for(lambda: "ready." in log_path.read_text() or process.poll() is not None, timeout=90, what="worker start")
+        if process.poll() is not None:
+            pytest.fail(f"celery worker exited with {process.returncode}:\n{log_path.read_text()[-4000:]}")
+        yield process
+    finally:
+        # Stop it before pytest-django drops the test database it is connected to.
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        media_settings.disable()
+
+
+def wait_for(predicate, *, timeout, what, interval=0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")

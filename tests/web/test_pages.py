@@ -1,0 +1,128 @@
+import pytest
+from django.contrib.auth import get_user_model
+from django.urls import get_resolver, reverse
+
+from avatars.models import Persona
+from content.models import Asset
+from generation.models import GenerationJob
+from generation.services import generation_job_run, generation_job_submit
+from tests.conftest import PASSWORD
+
+
+@pytest.fixture
+def asset(owner, brand, persona, media_root):
+    job = generation_job_submit(actor=owner, brand=brand, persona=persona)
+    generation_job_run(job_id=job.pk)
+    return Asset.objects.for_brand(brand).get(job=job)
+
+
+@pytest.fixture
+def brand_pages(brand, persona, asset):
+    """(method, url) of every page under a brand, by URL name."""
+    pages = {
+        "brand-dashboard": ("get", [brand.slug]),
+        "persona-create": ("get", [brand.slug]),
+        "persona-detail": ("get", [brand.slug, persona.pk]),
+        "persona-render": ("post", [brand.slug, persona.pk]),
+        "asset-image": ("get", [brand.slug, asset.pk]),
+    }
+    return {name: (method, reverse(name, args=args)) for name, (method, args) in pages.items()}
+
+
+def route(name):
+    return str(get_resolver().reverse_dict.getlist(name)[0][1])
+
+
+def login(client, user):
+    assert client.login(username=user.get_username(), password=PASSWORD)
+
+
+def test_it_covers_every_brand_page(brand_pages):
+    brand_routes = {name for name in get_resolver().reverse_dict if isinstance(name, str) and "brand_slug" in route(name)}
+    assert brand_routes == set(brand_pages)
+
+
+def test_it_answers_404_to_outsiders_on_every_brand_page(client, outsider, other_brand, brand_pages):
+    login(client, outsider)
+    for name, (method, url) in brand_pages.items():
+        assert getattr(client, method)(url).status_code == 404, name
+        assert client.post(url).status_code in (404, 405), name
+    assert not GenerationJob.objects.unscoped().filter(requested_by=outsider).exists()
+
+
+def test_it_answers_404_for_another_brands_persona_under_ones_own_brand(client, owner, brand, other_persona):
+    login(client, owner)
+    url = reverse("persona-detail", kwargs={"brand_slug": brand.slug, "persona_id": other_persona.pk})
+    assert client.get(url).status_code == 404
+    render = reverse("persona-render", kwargs={"brand_slug": brand.slug, "persona_id": other_persona.pk})
+    assert client.post(render).status_code == 404
+
+
+def test_it_sends_anonymous_visitors_to_the_login_page(client, brand_pages):
+    for name, (method, url) in brand_pages.items():
+        response = getattr(client, method)(url)
+        assert response.status_code == 302 and response.url.startswith(reverse("login")), name
+
+
+def test_it_shows_members_the_dashboard_persona_and_image(client, member, brand, persona, asset):
+    login(client, member)
+    home = client.get(reverse("home"))
+    assert b"Acme" in home.content
+    dashboard = client.get(reverse("brand-dashboard", args=[brand.slug]))
+    assert b"Ava" in dashboard.content and b"New persona from a seed" in dashboard.content
+    detail = client.get(reverse("persona-detail", args=[brand.slug, persona.pk]))
+    image_url = reverse("asset-image", args=[brand.slug, asset.pk])
+    assert image_url.encode() in detail.content and b"AI-generated" in detail.content
+    image = client.get(image_url)
+    assert image.status_code == 200 and image["Content-Type"] == "image/png"
+    assert b"".join(image.streaming_content) == asset.image.read()
+
+
+def test_it_lets_viewers_look_but_not_create_or_render(client, viewer, brand, persona, asset):
+    login(client, viewer)
+    assert client.get(reverse("persona-detail", args=[brand.slug, persona.pk])).status_code == 200
+    assert b"New persona" not in client.get(reverse("brand-dashboard", args=[brand.slug])).content
+    assert client.get(reverse("persona-create", args=[brand.slug])).status_code == 403
+    assert client.post(reverse("persona-render", args=[brand.slug, persona.pk])).status_code == 403
+
+
+def test_it_creates_a_persona_from_the_form(client, member, brand, generator_model):
+    login(client, member)
+    response = client.post(
+        reverse("persona-create", args=[brand.slug]),
+        {"name": "Nova", "handle": "nova", "model": generator_model.pk, "seed": 123, "truncation_psi": 0.6},
+    )
+    persona = Persona.objects.for_brand(brand).get(handle="nova")
+    assert response.status_code == 302 and response.url == reverse("persona-detail", args=[brand.slug, persona.pk])
+
+
+def test_it_shows_form_errors_for_a_taken_handle(client, member, brand, persona, generator_model):
+    login(client, member)
+    response = client.post(
+        reverse("persona-create", args=[brand.slug]),
+        {"name": "Ava 2", "handle": "ava", "model": generator_model.pk, "seed": 1, "truncation_psi": 0.6},
+    )
+    assert response.status_code == 200 and b"already has a persona with the handle @ava" in response.content
+
+
+def test_it_queues_a_render_from_the_persona_page(client, member, brand, persona):
+    login(client, member)
+    response = client.post(reverse("persona-render", args=[brand.slug, persona.pk]), follow=True)
+    job = GenerationJob.objects.for_brand(brand).get()
+    assert job.requested_by == member and job.status == GenerationJob.Status.QUEUED
+    assert b"Render queued" in response.content and b'http-equiv="refresh"' in response.content
+
+
+def test_it_shows_assets_in_the_admin(client, asset):
+    admin = get_user_model().objects.create_superuser("root", "root@example.com", PASSWORD)
+    login(client, admin)
+    for url in (
+        reverse("admin:content_asset_changelist"),
+        reverse("admin:content_asset_change", args=[asset.pk]),
+        reverse("admin:avatars_persona_changelist"),
+        reverse("admin:generation_generationjob_changelist"),
+        reverse("admin:audit_auditevent_changelist"),
+    ):
+        response = client.get(url)
+        assert response.status_code == 200, url
+    assert b"data:image/png;base64," in client.get(reverse("admin:content_asset_change", args=[asset.pk])).content
