@@ -91,3 +91,14 @@ def test_fast_modulated_conv2d_matches_the_reference(up, demodulate, noise, act,
     assert torch.allclose(actual, expected, atol=1e-5)
     if clamp is not None:
         assert actual.abs().max() <= clamp
+
+
+def test_the_fast_path_serves_inference_and_the_reference_serves_autograd():
+    from generation.stylegan.ops.dispatch import _implementation, use_reference_ops
+
+    x = torch.zeros(1, 1, 2, 2)
+    with torch.no_grad():
+        assert _implementation(x) == "fast_cpu"
+        with use_reference_ops():
+            assert _implementation(x) == "reference"
+    assert _implementation(x) == "reference"

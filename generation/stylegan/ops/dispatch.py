@@ -1,7 +1,7 @@
 """Chooses an implementation for each op call.
 
 CUDA tensors use our CUDA kernels once they have built (else the reference, with one
-warning); CPU tensors use the fast CPU path. ``use_reference_ops()`` forces the
+warning); CPU tensors use the fast CPU path for inference (no autograd). ``use_reference_ops()`` forces the
 readable references everywhere, for tests and benchmarks.
 """
 
@@ -38,7 +38,11 @@ def _implementation(x: torch.Tensor) -> str:
         from .cuda import cuda_ops_available
 
         return "cuda" if cuda_ops_available() else "reference"
-    return "fast_cpu" if x.device.type == "cpu" else "reference"
+    # The fast path updates tensors in place, which autograd cannot differentiate: it
+    # serves inference; training on the CPU runs the references.
+    if x.device.type == "cpu" and not torch.is_grad_enabled():
+        return "fast_cpu"
+    return "reference"
 
 
 def bias_act(

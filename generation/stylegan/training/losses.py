@@ -1,0 +1,99 @@
+"""StyleGAN2 losses (Karras et al. 2020, appendix B; Mescheder et al. 2018 for R1).
+
+- Non-saturating logistic loss (Goodfellow et al. 2014):
+  G minimises softplus(-D(G(z))); D minimises softplus(D(G(z))) + softplus(-D(x)).
+- R1 regularisation: (gamma / 2) * E ||grad_x D(x)||^2 on reals, computed "lazily" every
+  ``r1_interval`` D steps and multiplied by the interval so its average strength is
+  unchanged (the paper's lazy regularisation; the optimiser's hyper-parameters are
+  adjusted for it in ``loop.py``).
+- Style-mixing regularisation: with probability ``style_mixing_prob`` a sample's W+ takes
+  its rows from ``cutoff`` on from a second latent, so the network cannot assume that
+  adjacent styles are correlated.
+
+``GanLoss`` also keeps the generator's ``w_avg`` (the truncation centre) as a running
+mean of w, as the mapping network's training is expected to.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..generator import Generator
+from .augment import diff_augment
+from .discriminator import Discriminator
+
+
+@dataclass
+class LossConfig:
+    r1_gamma: float = 1.0
+    r1_interval: int = 16
+    style_mixing_prob: float = 0.9
+    augment: tuple[str, ...] = ()
+    augment_fill: float = 1.0  # white: the background of our renders
+    w_avg_beta: float = 0.995
+
+
+class GanLoss:
+    def __init__(self, G: Generator, D: Discriminator, config: LossConfig, autocast=None) -> None:
+        self.G = G
+        self.D = D
+        self.config = config
+        self._autocast = autocast or contextlib.nullcontext
+
+    def run_G(self, z: torch.Tensor, c: torch.Tensor | None, update_w_avg: bool = True) -> torch.Tensor:
+        """Images for z [N, z_dim] and c, with per-sample style mixing."""
+        with self._autocast():
+            ws = self.G.mapping(z, c)
+            if update_w_avg:
+                with torch.no_grad():
+                    w_avg = self.G.mapping.w_avg
+                    w_avg.copy_(ws[:, 0].detach().float().mean(dim=0).lerp(w_avg, self.config.w_avg_beta))
+            prob = self.config.style_mixing_prob
+            if prob > 0:
+                n, num_ws = ws.shape[:2]
+                cutoff = torch.randint(1, num_ws, (n,), device=ws.device)
+                cutoff = torch.where(torch.rand(n, device=ws.device) < prob, cutoff, torch.full_like(cutoff, num_ws))
+                other = self.G.mapping(torch.randn_like(z), c)
+                rows = torch.arange(num_ws, device=ws.device)[None, :, None]
+                ws = torch.where(rows >= cutoff[:, None, None], other, ws)
+            img = self.G.synthesis(ws, noise_mode="random")
+        return img.float()
+
+    def run_D(self, img: torch.Tensor, c: torch.Tensor | None, use_autocast: bool = True) -> torch.Tensor:
+        context = self._autocast() if use_autocast else contextlib.nullcontext()
+        with context:
+            img = diff_augment(img, self.config.augment, fill=self.config.augment_fill)
+            logits = self.D(img, c)
+        return logits.float()
+
+    def generator_loss(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+        fake = self.run_G(z, c)
+        return F.softplus(-self.run_D(fake, c)).mean()
+
+    def discriminator_loss(
+        self, real: torch.Tensor, real_c: torch.Tensor | None, z: torch.Tensor, gen_c: torch.Tensor | None
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        with torch.no_grad():
+            fake = self.run_G(z, gen_c, update_w_avg=False)
+        fake_logits = self.run_D(fake, gen_c)
+        real_logits = self.run_D(real, real_c)
+        loss = F.softplus(fake_logits).mean() + F.softplus(-real_logits).mean()
+        stats = {"D_real": real_logits.mean().item(), "D_fake": fake_logits.mean().item()}
+        return loss, stats
+
+    def r1_penalty(self, real: torch.Tensor, real_c: torch.Tensor | None) -> tuple[torch.Tensor, float]:
+        """(gamma / 2) * ||grad D(real)||^2 * r1_interval, and the raw mean penalty.
+
+        Computed in float32 (no autocast): a squared gradient norm is where reduced
+        precision would hurt most, and it runs only every ``r1_interval`` steps."""
+        real = real.detach().requires_grad_(True)
+        logits = self.run_D(real, real_c, use_autocast=False)
+        (grad,) = torch.autograd.grad(logits.sum(), real, create_graph=True)
+        penalty = grad.square().sum(dim=[1, 2, 3])
+        loss = penalty.mean() * (self.config.r1_gamma / 2) * self.config.r1_interval
+        # A zero-weight term keeps every D parameter in the graph.
+        return loss + logits.mean() * 0, penalty.mean().item()

@@ -1,0 +1,272 @@
+"""Metrics for a trained conditional generator, measured with our own small classifier.
+
+Public Inception-based FID weights cannot be fetched here (and are licensed separately),
+so every metric lives in the feature space of a small CNN that we train on the dataset
+itself:
+
+- ``classifier``: a 4-layer CNN with one softmax head per attribute (for the demo dataset:
+  outfit family and gesture, from ``class_attributes``; else the class). Its accuracy on
+  held-out renders is reported as the ceiling of the conditioning accuracies.
+- ``conditioning accuracy``: generate images for each class, classify them, and count how
+  often each attribute the generator was asked for is the one the classifier sees.
+- ``Fréchet distance`` (Heusel et al. 2017) between Gaussian fits of the classifier's
+  penultimate features on generated images and on held-out renders, class-balanced alike.
+- ``diversity``: for fixed classes and many seeds, the mean pairwise distance of generated
+  images (pixels in [0, 1], RMS; and classifier features) relative to the same measure on
+  real images, and a nearest-neighbour duplicate check: the fraction of seeds whose nearest
+  other seed (same class) is closer than ``duplicate_threshold`` RMS, a distance below
+  which two renders look the same to a person.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from ..generator import Generator
+from ..latents import seed_to_z
+from .augment import augment_translation
+from .dataset import ImageDataset
+
+CLASSIFIER_WEIGHTS = "classifier.safetensors"
+CLASSIFIER_META = "classifier.json"
+
+
+def attribute_vocab(dataset: ImageDataset) -> dict[str, list[str]]:
+    """{attribute: [values]} the classifier predicts, from the dataset's classes."""
+    if dataset.class_attributes and len(dataset.class_attributes) == dataset.c_dim:
+        names = list(dataset.class_attributes[0])
+        return {n: sorted({str(a[n]) for a in dataset.class_attributes}) for n in names}
+    return {"class": list(dataset.class_names)}
+
+
+def class_targets(class_names: list[str], class_attributes: list[dict[str, Any]], vocab: dict[str, list[str]]) -> torch.Tensor:
+    """[num_classes, num_attributes] value index of each attribute for each class."""
+    rows = []
+    for i, name in enumerate(class_names):
+        attrs = class_attributes[i] if class_attributes else {"class": name}
+        rows.append([vocab[a].index(str(attrs[a])) for a in vocab])
+    return torch.tensor(rows, dtype=torch.int64)
+
+
+class Classifier(nn.Module):
+    """uint8-range images [N, C, R, R] in [-1, 1] -> (features [N, F], logits per attribute)."""
+
+    def __init__(self, vocab: dict[str, list[str]], channels: int = 3, width: int = 32, features: int = 128) -> None:
+        super().__init__()
+        self.vocab = vocab
+        self.width = width
+        self.feature_dim = features
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(width, width * 2, 3, stride=2, padding=1), nn.BatchNorm2d(width * 2), nn.ReLU(),
+            nn.Conv2d(width * 2, width * 4, 3, stride=2, padding=1), nn.BatchNorm2d(width * 4), nn.ReLU(),
+            nn.Conv2d(width * 4, features, 3, stride=2, padding=1), nn.BatchNorm2d(features), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(features * 4, features), nn.ReLU(),
+        )  # fmt: skip
+        self.heads = nn.ModuleList(nn.Linear(features, len(values)) for values in vocab.values())
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        f = self.body(x)
+        return f, [head(f) for head in self.heads]
+
+
+def save_classifier(classifier: Classifier, directory: Path, info: dict[str, Any]) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.detach().cpu().contiguous() for k, v in classifier.state_dict().items()}, str(directory / CLASSIFIER_WEIGHTS))
+    meta = {"vocab": classifier.vocab, "width": classifier.width, "features": classifier.feature_dim, **info}
+    (directory / CLASSIFIER_META).write_text(json.dumps(meta, indent=1) + "\n")
+
+
+def load_classifier(directory: Path, channels: int = 3) -> tuple[Classifier, dict[str, Any]]:
+    meta = json.loads((directory / CLASSIFIER_META).read_text())
+    classifier = Classifier(meta["vocab"], channels=channels, width=meta["width"], features=meta["features"])
+    classifier.load_state_dict(load_file(str(directory / CLASSIFIER_WEIGHTS)))
+    return classifier.eval(), meta
+
+
+def _to_float(images: torch.Tensor) -> torch.Tensor:
+    return images.to(torch.float32) / 127.5 - 1 if images.dtype == torch.uint8 else images
+
+
+def train_classifier(
+    dataset: ImageDataset, epochs: int = 5, batch: int = 64, seed: int = 0, lr: float = 2e-3, log=None
+) -> Classifier:
+    """Train on every image of ``dataset`` (with small random shifts, never flips)."""
+    if dataset.labels is None:
+        raise ValueError("the classifier needs a labelled dataset (dataset.json)")
+    vocab = attribute_vocab(dataset)
+    targets = class_targets(dataset.class_names, dataset.class_attributes, vocab)[dataset.labels]
+    gen = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        classifier = Classifier(vocab, channels=dataset.channels)
+        optimizer = torch.optim.Adam(classifier.parameters(), lr=lr)
+        steps = epochs * math.ceil(len(dataset) / batch)
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps)
+        classifier.train()
+        for epoch in range(epochs):
+            order = torch.randperm(len(dataset), generator=gen)
+            total = 0.0
+            for start in range(0, len(dataset), batch):
+                idx = order[start : start + batch]
+                x = augment_translation(_to_float(dataset.images[idx]), ratio=1 / 16, fill=1.0, generator=gen)
+                _, logits = classifier(x)
+                loss = sum(F.cross_entropy(l, targets[idx, i]) for i, l in enumerate(logits))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                total += loss.item() * len(idx)
+            if log:
+                log(f"classifier epoch {epoch + 1}/{epochs}: loss {total / len(dataset):.3f}")
+    return classifier.eval()
+
+
+@torch.no_grad()
+def classify(classifier: Classifier, images: torch.Tensor, batch: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """(features [N, F] float64, predictions [N, num_attributes])."""
+    feats, preds = [], []
+    for start in range(0, images.shape[0], batch):
+        f, logits = classifier(_to_float(images[start : start + batch]).cpu())
+        feats.append(f.double())
+        preds.append(torch.stack([l.argmax(dim=1) for l in logits], dim=1))
+    return torch.cat(feats), torch.cat(preds)
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)) of Gaussian fits to rows of a and b.
+
+    Tr((S_a S_b)^(1/2)) = sum of sqrt(eigenvalues of S_a^(1/2) S_b S_a^(1/2)), a symmetric
+    PSD matrix, so only symmetric eigendecompositions are needed (no scipy)."""
+    mu_a, mu_b = a.mean(axis=0), b.mean(axis=0)
+    s_a, s_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    vals, vecs = np.linalg.eigh(s_a)
+    root_a = (vecs * np.sqrt(np.clip(vals, 0, None))) @ vecs.T
+    middle = root_a @ s_b @ root_a
+    trace_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)).sum()
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(s_a) + np.trace(s_b) - 2 * trace_sqrt)
+
+
+@torch.no_grad()
+def generate(
+    G: Generator, classes: list[int | None], seeds: list[int], psi: float = 1.0, batch: int = 64
+) -> torch.Tensor:
+    """uint8 images [len(seeds), C, R, R] for (class, seed) pairs, noise const."""
+    device = G.device
+    out = []
+    for start in range(0, len(seeds), batch):
+        s, cl = seeds[start : start + batch], classes[start : start + batch]
+        z = torch.stack([seed_to_z(x, G.config.z_dim) for x in s]).to(device)
+        c = None
+        if G.config.c_dim:
+            c = F.one_hot(torch.tensor(cl), G.config.c_dim).to(device, torch.float32)
+        img = G(z, c, truncation_psi=psi, noise_mode="const")
+        out.append((img * 127.5 + 128).clamp(0, 255).to(torch.uint8).cpu())
+    return torch.cat(out)
+
+
+def _mean_pairwise(x: torch.Tensor) -> float:
+    d = torch.cdist(x, x)
+    n = x.shape[0]
+    return float(d.sum() / max(n * (n - 1), 1))
+
+
+@dataclass
+class MetricOptions:
+    per_class: int = 10  # generated images per class for the conditioning accuracy
+    diversity_seeds: int = 32
+    diversity_classes: int = 4
+    psi: float = 1.0
+    duplicate_threshold: float = 0.02  # RMS pixel distance in [0, 1] units
+    seed_base: int = 1_000_000  # seeds used for evaluation: not the sample-grid seeds
+
+
+def evaluate(
+    G: Generator,
+    classifier: Classifier,
+    heldout: ImageDataset,
+    options: MetricOptions | None = None,
+) -> dict[str, Any]:
+    """All metrics of one generator against the held-out renders."""
+    options = options or MetricOptions()
+    vocab = classifier.vocab
+    results: dict[str, Any] = {"psi": options.psi}
+    if heldout.labels is None:
+        raise ValueError("the held-out dataset must be labelled")
+    targets = class_targets(heldout.class_names, heldout.class_attributes, vocab)
+
+    # The classifier's own accuracy on held-out renders: the ceiling.
+    real_feats, real_preds = classify(classifier, heldout.images)
+    real_targets = targets[heldout.labels]
+    results["classifier_heldout_accuracy"] = {
+        a: float((real_preds[:, i] == real_targets[:, i]).float().mean()) for i, a in enumerate(vocab)
+    }
+
+    c_dim = G.config.c_dim
+    if c_dim and c_dim != len(heldout.class_names):
+        raise ValueError(f"the generator has {c_dim} classes, the held-out dataset {len(heldout.class_names)}")
+    # Conditioning accuracy: per_class images of every class.
+    if c_dim:
+        classes = [c for c in range(c_dim) for _ in range(options.per_class)]
+        seeds = [options.seed_base + i for i in range(len(classes))]
+        fake = generate(G, classes, seeds, psi=options.psi)
+        _, preds = classify(classifier, fake)
+        wanted = targets[torch.tensor(classes)]
+        results["conditioning_accuracy"] = {
+            a: float((preds[:, i] == wanted[:, i]).float().mean()) for i, a in enumerate(vocab)
+        }
+        results["conditioning_accuracy_joint"] = float((preds == wanted).all(dim=1).float().mean())
+        chance = {a: 1 / len(v) for a, v in vocab.items()}
+        results["chance_accuracy"] = chance
+
+    # Fréchet distance against the held-out renders, with the held-out label distribution.
+    n = len(heldout)
+    fd_classes: list[int | None] = heldout.labels.tolist() if c_dim else [None] * n
+    fake = generate(G, fd_classes, [options.seed_base * 2 + i for i in range(n)], psi=options.psi)
+    fake_feats, _ = classify(classifier, fake)
+    results["frechet_distance"] = frechet_distance(fake_feats.numpy(), real_feats.numpy())
+    # The same statistic between two halves of the held-out set: the noise floor.
+    half = n // 2
+    if half >= 2:
+        results["frechet_distance_real_halves"] = frechet_distance(real_feats[:half].numpy(), real_feats[half:].numpy())
+    results["frechet_samples"] = n
+
+    # Diversity across seeds for a few fixed classes.
+    div_classes = sorted({int(round(i * (c_dim - 1) / max(options.diversity_classes - 1, 1))) for i in range(options.diversity_classes)}) if c_dim else [None]
+    pixel_ratio, feature_ratio, duplicates, pixel_dists = [], [], [], []
+    real_pixels = heldout.images.to(torch.float32).flatten(1) / 255
+    dims = real_pixels.shape[1]
+    real_pixel_spread = _mean_pairwise(real_pixels[:256]) / math.sqrt(dims)
+    real_feature_spread = _mean_pairwise(real_feats[:256].float())
+    for cls in div_classes:
+        seeds = [options.seed_base * 3 + i for i in range(options.diversity_seeds)]
+        imgs = generate(G, [cls] * len(seeds), seeds, psi=options.psi)
+        pixels = imgs.to(torch.float32).flatten(1) / 255
+        feats, _ = classify(classifier, imgs)
+        spread = _mean_pairwise(pixels) / math.sqrt(dims)
+        pixel_dists.append(spread)
+        pixel_ratio.append(spread / real_pixel_spread)
+        feature_ratio.append(_mean_pairwise(feats.float()) / real_feature_spread)
+        d = torch.cdist(pixels, pixels) / math.sqrt(dims)
+        d.fill_diagonal_(float("inf"))
+        duplicates.append(float((d.min(dim=1).values < options.duplicate_threshold).float().mean()))
+    results["diversity"] = {
+        "mean_pairwise_rms_pixel_distance": float(np.mean(pixel_dists)),
+        "pixel_spread_vs_real": float(np.mean(pixel_ratio)),
+        "feature_spread_vs_real": float(np.mean(feature_ratio)),
+        "duplicate_fraction": float(np.mean(duplicates)),
+        "duplicate_threshold_rms": options.duplicate_threshold,
+        "seeds_per_class": options.diversity_seeds,
+        "classes": div_classes,
+    }
+    return results

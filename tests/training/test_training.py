@@ -1,0 +1,194 @@
+"""The training package: demo dataset, discriminator, augmentation, loop, resume, export,
+metrics and the command line. Tiny configurations (16×16, a few thousand parameters) so
+the whole module runs in well under a minute on two cores; no database."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from generation import stylegan as sg
+from generation.stylegan.training.augment import diff_augment
+from generation.stylegan.training.dataset import CLOTHES_FAMILIES, GESTURES, load_dataset, render_demo_dataset
+from generation.stylegan.training.discriminator import Discriminator, DiscriminatorConfig
+from generation.stylegan.training.loop import TrainOptions, train
+from generation.stylegan.training.metrics import (
+    MetricOptions,
+    evaluate,
+    frechet_distance,
+    load_classifier,
+    save_classifier,
+    train_classifier,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("demo")
+    render_demo_dataset(directory, 48, size=16, seed=0)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def heldout(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("heldout")
+    render_demo_dataset(directory, 24, size=16, seed=1)
+    return directory
+
+
+def digest(directory: Path) -> str:
+    h = hashlib.sha256()
+    for path in sorted(directory.rglob("*")):
+        if path.is_file():
+            h.update(str(path.relative_to(directory)).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def tiny_options(data: Path, run_dir: Path, **kwargs) -> TrainOptions:
+    base = dict(preset="tiny", batch=4, log_seconds=1e9, snapshot_kimg=1e9, augment="color,translation,cutout", r1_interval=2)
+    return TrainOptions(data=str(data), run_dir=str(run_dir), **{**base, **kwargs})
+
+
+def test_it_renders_the_demo_dataset_deterministically_with_exact_labels(demo, tmp_path):
+    again = tmp_path / "again"
+    render_demo_dataset(again, 48, size=16, seed=0)
+    assert digest(again) == digest(demo)
+
+    manifest = json.loads((demo / "dataset.json").read_text())
+    assert len(manifest["labels"]) == 48
+    assert manifest["source"]["flipped"] is False
+    assert "CC0" in (demo / "LICENSE.txt").read_text()
+    for name, index in manifest["labels"].items():
+        attrs = manifest["attributes"][name]
+        assert manifest["class_names"][index] == f"{attrs['outfit']}/{attrs['gesture']}"
+        assert attrs["clothes"] in CLOTHES_FAMILIES[attrs["outfit"]]
+        assert attrs["gesture"] in GESTURES
+    assert sorted(v for f in CLOTHES_FAMILIES.values() for v in f) == [f"variant{i:02d}" for i in range(1, 26)]
+
+    dataset = load_dataset(demo)
+    assert dataset.images.shape == (48, 3, 16, 16)
+    assert dataset.c_dim == len(CLOTHES_FAMILIES) * len(GESTURES)
+
+
+def test_it_renders_the_labelled_attributes_dicebear_was_asked_for():
+    from generation.stylegan.training.dataset import NotionistsRenderer
+
+    renderer = NotionistsRenderer()
+    with_ok = renderer.svg("s", "variant05", "ok")
+    without = renderer.svg("s", "variant05", "none")
+    assert with_ok != without
+    assert renderer.svg("s", "variant05", "ok") == with_ok
+
+
+def test_it_scores_images_with_a_conditional_discriminator():
+    config = DiscriminatorConfig(c_dim=3, img_resolution=16, channel_base=128, channel_max=16)
+    D = Discriminator(config)
+    img = torch.randn(4, 3, 16, 16, requires_grad=True)
+    c = torch.eye(3)[[0, 1, 2, 0]]
+    logits = D(img, c)
+    assert logits.shape == (4, 1)
+    (grad,) = torch.autograd.grad(logits.sum(), img)
+    assert torch.isfinite(grad).all() and grad.abs().sum() > 0
+    with pytest.raises(ValueError):
+        D(img)
+
+
+def test_it_augments_differentiably_and_never_flips():
+    torch.manual_seed(0)
+    # An image that is bright on the left: a flip would move the brightness right.
+    x = torch.full((64, 3, 16, 16), -1.0)
+    x[:, :, :, :4] = 1.0
+    x.requires_grad_(True)
+    y = diff_augment(x, "translation", fill=-1.0)
+    (grad,) = torch.autograd.grad(y.square().sum(), x)
+    assert grad.abs().sum() > 0
+    left = y[:, :, :, :8].mean(dim=[1, 2, 3])
+    right = y[:, :, :, 8:].mean(dim=[1, 2, 3])
+    assert (left > right).all()
+    z = diff_augment(x, "color,translation,cutout")
+    (grad,) = torch.autograd.grad(z.sum(), x)
+    assert torch.isfinite(grad).all()
+    with pytest.raises(ValueError):
+        diff_augment(x, "flip")
+
+
+def test_it_trains_with_finite_losses_and_exports_a_loadable_generator(demo, tmp_path):
+    lines = []
+    summary = train(tiny_options(demo, tmp_path / "run", steps=4, log_seconds=0), log=lines.append)
+    assert summary["images_seen"] == 16 and summary["steps"] == 4
+    assert any("img/s" in line and "ETA" in line and "kimg" in line for line in lines)
+    assert (tmp_path / "run" / "samples" / "reals.png").is_file()
+    assert list((tmp_path / "run" / "samples").glob("fakes*.png"))
+
+    G = sg.load_generator(tmp_path / "run" / "export", expected_sha256=summary["weights_sha256"])
+    assert G.config.c_dim == 60 and G.config.img_resolution == 16
+    z = sg.seed_to_z(0, G.config.z_dim)[None]
+    img = G(z, sg.class_label(G.config, 7)[None])
+    assert torch.isfinite(img).all()
+    info = json.loads((tmp_path / "run" / "export" / "training.json").read_text())
+    assert info["images_seen"] == 16 and len(info["class_names"]) == 60
+    assert info["dataset_source"]["license"]["name"] == "CC0 1.0"
+
+
+def test_it_resumes_from_a_checkpoint_exactly_as_an_uninterrupted_run(demo, tmp_path):
+    train(tiny_options(demo, tmp_path / "straight", steps=4), log=lambda line: None)
+    train(tiny_options(demo, tmp_path / "resumed", steps=2), log=lambda line: None)
+    state = json.loads((tmp_path / "resumed" / "checkpoint" / "state.json").read_text())
+    assert state["counters"]["step"] == 2
+    lines = []
+    summary = train(tiny_options(demo, tmp_path / "resumed", steps=4), log=lines.append)
+    assert any("resuming" in line for line in lines)
+    assert summary["steps"] == 4
+    for name in ("export/weights.safetensors", "checkpoint/D.safetensors", "checkpoint/G/weights.safetensors"):
+        a = load_file(str(tmp_path / "straight" / name))
+        b = load_file(str(tmp_path / "resumed" / name))
+        assert a.keys() == b.keys()
+        for key in a:
+            assert torch.equal(a[key], b[key]), (name, key)
+
+
+def test_it_measures_conditioning_frechet_distance_and_diversity(demo, heldout, tmp_path):
+    train(tiny_options(demo, tmp_path / "run", steps=2), log=lambda line: None)
+    G = sg.load_generator(tmp_path / "run" / "export")
+    classifier = train_classifier(load_dataset(demo), epochs=1, batch=16)
+    save_classifier(classifier, tmp_path / "clf", {})
+    classifier, _ = load_classifier(tmp_path / "clf")
+    results = evaluate(G, classifier, load_dataset(heldout), MetricOptions(per_class=1, diversity_seeds=4, diversity_classes=2))
+    assert set(results["conditioning_accuracy"]) == {"outfit", "gesture"}
+    assert 0 <= results["conditioning_accuracy"]["outfit"] <= 1
+    assert results["frechet_distance"] >= 0
+    assert 0 <= results["diversity"]["duplicate_fraction"] <= 1
+
+
+def test_it_computes_the_frechet_distance_of_known_gaussians():
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(20000, 3, generator=gen, dtype=torch.float64).numpy()
+    b = (torch.randn(20000, 3, generator=gen, dtype=torch.float64) * 2 + 1).numpy()
+    # ||mu||^2 = 3; Tr(I + 4I - 2 * 2I) = 3.
+    assert frechet_distance(a, b) == pytest.approx(6.0, rel=0.05)
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_it_exits_with_one_line_on_bad_arguments(tmp_path):
+    for argv in (["train", str(tmp_path / "missing"), str(tmp_path / "run")], ["dataset", str(tmp_path), "--count", "0"], ["nope"]):
+        out = subprocess.run([sys.executable, "-m", "generation.stylegan.training", *argv], cwd=ROOT, capture_output=True, text=True)
+        assert out.returncode != 0
+        assert len(out.stderr.strip().splitlines()) == 1, out.stderr
