@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from .bias_act import resolve_activation
+from .modulated_conv2d import up2_filter_padding
 from .upfirdn2d import IntPair, as_padding, as_pair, upfirdn2d_reference
 
 CHANNELS_LAST = torch.channels_last
@@ -112,11 +113,9 @@ def modulated_conv2d_fast(
     elif up == 1:
         x = F.conv2d(x * styles[:, :, None, None], weight, padding=padding)
     elif up == 2:
-        k, fw = weight.shape[-1], resample_filter.shape[-1]
         x = F.conv_transpose2d(x * styles[:, :, None, None], weight.transpose(0, 1), stride=2)
-        pad0 = padding + (fw + 1) // 2 - (k - 1)
-        pad1 = padding + (fw - 2) // 2 - (k - 2)
-        x = upfirdn2d_fast(x, resample_filter, padding=[pad0, pad1, pad0, pad1], gain=4)
+        pad = up2_filter_padding(weight.shape[-1], resample_filter.shape[-1], padding)
+        x = upfirdn2d_fast(x, resample_filter, padding=pad, gain=4)
     else:
         raise ValueError(f"only up=1 and up=2 are supported, got up={up}")
 

@@ -18,13 +18,20 @@ def conv2d_up2(x: torch.Tensor, weight: torch.Tensor, resample_filter: torch.Ten
     x: [N, I, H, W]; weight: [O, I, k, k] -> [N, O, 2H, 2W] for padding k // 2. The FIR
     filter removes the aliasing that a strided transposed convolution alone would leave.
     """
-    k = weight.shape[-1]
-    f = resample_filter
-    fw = f.shape[-1]
-    pad0 = padding + (fw + 1) // 2 - (k - 1)
-    pad1 = padding + (fw - 2) // 2 - (k - 2)
     x = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)
-    return dispatch.upfirdn2d(x, f, padding=[pad0, pad1, pad0, pad1], gain=4)
+    pad = up2_filter_padding(weight.shape[-1], resample_filter.shape[-1], padding)
+    return dispatch.upfirdn2d(x, resample_filter, padding=pad, gain=4)
+
+
+def up2_filter_padding(kernel_size: int, filter_size: int, padding: int) -> list[int]:
+    """The FIR padding that makes a stride-2 transposed convolution's output [2H, 2W].
+
+    The transposed convolution yields 2H + k - 2 samples; the filter of length f needs
+    2H + f - 1, centred the way zero-stuffing then filtering would centre them.
+    """
+    pad0 = padding + (filter_size + 1) // 2 - (kernel_size - 1)
+    pad1 = padding + (filter_size - 2) // 2 - (kernel_size - 2)
+    return [pad0, pad1, pad0, pad1]
 
 
 def demodulation_coefficients(weight: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
