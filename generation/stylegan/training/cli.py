@@ -21,10 +21,7 @@ from pathlib import Path
 
 import torch
 
-
-class OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:
-        self.exit(2, f"{self.prog}: error: {message}\n")
+from ..cli import OneLineParser
 
 
 def _positive_int(text: str) -> int:
