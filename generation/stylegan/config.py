@@ -8,14 +8,31 @@ from dataclasses import dataclass
 from typing import Any
 
 
+class ChannelSchedule:
+    """The StyleGAN2 paper's feature-map schedule, shared by generator and discriminator:
+    ``min(channel_base // res, channel_max)`` maps at resolution ``res``, and float16
+    (on CUDA) for the last ``num_fp16_res`` resolutions."""
+
+    img_resolution: int
+    channel_base: int
+    channel_max: int
+    num_fp16_res: int
+
+    def channels(self, resolution: int) -> int:
+        return min(self.channel_base // resolution, self.channel_max)
+
+    @property
+    def fp16_resolution(self) -> int:
+        """The lowest resolution whose block runs in float16 on CUDA."""
+        return max(2 ** (int(math.log2(self.img_resolution)) + 1 - self.num_fp16_res), 8)
+
+
 @dataclass(frozen=True)
-class GeneratorConfig:
+class GeneratorConfig(ChannelSchedule):
     """Everything needed to rebuild a generator; saved beside its weights as JSON.
 
-    Channel counts follow the StyleGAN2 paper's schedule: ``min(channel_base // res,
-    channel_max)`` feature maps at resolution ``res``. The last ``num_fp16_res``
-    resolutions run in float16 on CUDA (always float32 on CPU), their activations clamped
-    to ``conv_clamp``.
+    Channels follow ``ChannelSchedule``; float16 layers (CUDA only; always float32 on
+    CPU) clamp their activations to ``conv_clamp``.
     """
 
     z_dim: int = 512
@@ -47,14 +64,6 @@ class GeneratorConfig:
     def block_resolutions(self) -> list[int]:
         """[4, 8, ..., img_resolution]."""
         return [2**i for i in range(2, int(math.log2(self.img_resolution)) + 1)]
-
-    def channels(self, resolution: int) -> int:
-        return min(self.channel_base // resolution, self.channel_max)
-
-    @property
-    def fp16_resolution(self) -> int:
-        """The lowest resolution whose block runs in float16 on CUDA."""
-        return max(2 ** (int(math.log2(self.img_resolution)) + 1 - self.num_fp16_res), 8)
 
     @property
     def mapping_embed_features(self) -> int:

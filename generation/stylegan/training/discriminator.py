@@ -32,12 +32,13 @@ import torch
 from torch import nn
 
 from .. import ops
+from ..config import ChannelSchedule
 from ..layers import FullyConnectedLayer
 from ..mapping import normalize_2nd_moment
 
 
 @dataclass(frozen=True)
-class DiscriminatorConfig:
+class DiscriminatorConfig(ChannelSchedule):
     c_dim: int = 0
     img_resolution: int = 64
     img_channels: int = 3
@@ -63,13 +64,6 @@ class DiscriminatorConfig:
     def block_resolutions(self) -> list[int]:
         """[R, R/2, ..., 8]: each block halves the resolution."""
         return [2**i for i in range(int(math.log2(self.img_resolution)), 2, -1)]
-
-    def channels(self, resolution: int) -> int:
-        return min(self.channel_base // resolution, self.channel_max)
-
-    @property
-    def fp16_resolution(self) -> int:
-        return max(2 ** (int(math.log2(self.img_resolution)) + 1 - self.num_fp16_res), 8)
 
     @property
     def projection_dim(self) -> int:
