@@ -1,23 +1,120 @@
 from django import forms
 
-from generation.models import GeneratorModel
+from brands.models import Role
+from generation.models import Direction, GeneratorModel
 
-from .services import SEED_MAX, TRUNCATION_PSI_RANGE
+from .models import LibraryItem
+from .services import CANDIDATES_MAX, SEED_MAX, TRUNCATION_PSI_RANGE
+
+
+class ModelChoiceField(forms.ModelChoiceField):
+    # The licence note is shown wherever a model is chosen.
+    def label_from_instance(self, obj):
+        return obj.choice_label
+
+
+def _truncation_field(**kwargs):
+    return forms.FloatField(
+        min_value=TRUNCATION_PSI_RANGE[0],
+        max_value=TRUNCATION_PSI_RANGE[1],
+        initial=0.7,
+        help_text="Lower is closer to the average face; 1 is untruncated.",
+        **kwargs,
+    )
+
+
+def _class_field():
+    return forms.IntegerField(min_value=0, required=False, label="Class label", help_text="Conditional models only.")
+
+
+def _comma_list(text):
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 class PersonaFromSeedForm(forms.Form):
     name = forms.CharField(max_length=120)
     handle = forms.SlugField(max_length=60, help_text="Unique within the brand, e.g. ava-lux.")
-    model = forms.ModelChoiceField(queryset=GeneratorModel.objects.all(), empty_label=None)
+    bio = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    model = ModelChoiceField(queryset=GeneratorModel.objects.all(), empty_label=None)
     seed = forms.IntegerField(min_value=0, max_value=SEED_MAX, initial=42)
-    truncation_psi = forms.FloatField(
-        min_value=TRUNCATION_PSI_RANGE[0],
-        max_value=TRUNCATION_PSI_RANGE[1],
-        initial=0.7,
-        help_text="Lower is closer to the average face; 1 is untruncated.",
+    truncation_psi = _truncation_field()
+    class_index = _class_field()
+
+
+class CandidateGridForm(forms.Form):
+    model = ModelChoiceField(queryset=GeneratorModel.objects.all(), empty_label=None)
+    first_seed = forms.IntegerField(min_value=0, max_value=SEED_MAX, initial=0)
+    count = forms.IntegerField(min_value=1, max_value=CANDIDATES_MAX, initial=12)
+    truncation_psi = _truncation_field()
+    class_index = _class_field()
+
+
+class PersonaBreedForm(forms.Form):
+    base = forms.ModelChoiceField(queryset=None, empty_label=None, help_text="Keeps every other layer group.")
+    donor = forms.ModelChoiceField(queryset=None, empty_label=None)
+    layer_groups = forms.CharField(help_text="Taken from the donor, comma-separated, e.g. fine.")
+    name = forms.CharField(max_length=120)
+    handle = forms.SlugField(max_length=60)
+
+    def __init__(self, *args, personas, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["base"].queryset = self.fields["donor"].queryset = personas
+
+    def clean_layer_groups(self):
+        return _comma_list(self.cleaned_data["layer_groups"])
+
+
+class PersonaEditForm(forms.Form):
+    direction = forms.ModelChoiceField(queryset=None, empty_label=None)
+    strength = forms.FloatField()
+
+    def __init__(self, *args, directions, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["direction"].queryset = directions
+        self.fields["direction"].label_from_instance = lambda d: (
+            f"{d.name} ({d.get_kind_display()}; strength {d.strength_min:.2f} to {d.strength_max:.2f})"
+        )
+
+
+class LibraryApplyForm(forms.Form):
+    item = forms.ModelChoiceField(queryset=None, empty_label=None, label="Look or pose")
+
+    def __init__(self, *args, items, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["item"].queryset = items
+
+
+class LibraryItemForm(forms.Form):
+    kind = forms.ChoiceField(choices=LibraryItem.Kind.choices)
+    name = forms.CharField(max_length=120)
+    model = ModelChoiceField(queryset=GeneratorModel.objects.all(), empty_label=None)
+    layer_group = forms.CharField(max_length=40, help_text="The group it changes, e.g. fine (looks) or coarse (poses).")
+    seed = forms.IntegerField(min_value=0, max_value=SEED_MAX, required=False, help_text="Source: a seed …")
+    truncation_psi = _truncation_field(required=False)
+    class_index = _class_field()
+    source_version = forms.ModelChoiceField(queryset=None, required=False, help_text="… or one of your persona versions …")
+    direction = forms.ModelChoiceField(queryset=Direction.objects.select_related("model"), required=False,
+                                       help_text="… or a direction, with a strength.")
+    strength = forms.FloatField(required=False)
+
+    def __init__(self, *args, versions, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["source_version"].queryset = versions
+        self.fields["source_version"].label_from_instance = lambda v: f"@{v.persona.handle} v{v.number} ({v.operation})"
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("truncation_psi") is None:
+            cleaned["truncation_psi"] = 0.7
+        return cleaned
+
+
+class LayerGroupPermissionForm(forms.Form):
+    role = forms.ChoiceField(choices=[(r.value, r.label) for r in Role if r != Role.OWNER])
+    layer_groups = forms.CharField(
+        required=False, help_text="Comma-separated group names this role may change; empty: no limit."
     )
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        # The licence note is shown wherever a model is chosen.
-        self.fields["model"].label_from_instance = lambda m: f"{m.name} ({m.licence_note})"
+    def clean_layer_groups(self):
+        groups = _comma_list(self.cleaned_data["layer_groups"])
+        return groups or None

@@ -1,6 +1,6 @@
 from django.http import Http404
 
-from .models import Persona
+from .models import LibraryItem, Persona, PersonaVersion
 
 
 def personas_for_brand(*, brand):
@@ -13,3 +13,25 @@ def persona_get(*, brand, persona_id):
     if persona is None:
         raise Http404("No such persona")
     return persona
+
+
+def persona_versions(*, brand, persona, limit=50):
+    return list(
+        PersonaVersion.objects.for_brand(brand).filter(persona=persona).select_related("created_by")[:limit]
+    )
+
+
+def persona_version_get(*, brand, persona, version_id):
+    version = PersonaVersion.objects.for_brand(brand).filter(persona=persona, pk=version_id).first()
+    if version is None:
+        raise Http404("No such version")
+    return version
+
+
+def persona_versions_of_brand(*, brand):
+    return PersonaVersion.objects.for_brand(brand).select_related("persona").order_by("persona__name", "-number")
+
+
+def library_items_for_brand(*, brand, model=None):
+    items = LibraryItem.objects.for_brand(brand).select_related("model", "direction")
+    return items if model is None else items.filter(model=model)

@@ -1,65 +1,84 @@
+"""Personas and their immutable chain of versions.
+
+Every change of a persona's latent is a new PersonaVersion made by
+_version_add, in the transaction of the service that asked for it, with an
+audit row. Engine work (mapping, mixing on the GPU) happens before the
+transaction, so no lock is held while the engine runs.
+"""
+
+import numpy as np
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from audit.services import audit_record
 from brands.models import CREATE_ROLES
-from brands.selectors import brand_role_require
+from brands.selectors import brand_role_require, layer_groups_allowed
+from generation.layer_groups import layer_groups_touched
 
-from .models import Persona
+from .identity import identity_fingerprint_record, identity_guard_check, identity_lock, identity_rows_changed
+from .latents import latent_to_bytes, latent_validate
+from .models import LibraryItem, Persona, PersonaVersion
 
 SEED_MAX = 2**32 - 1  # NumPy's RandomState takes seeds in [0, 2**32)
 TRUNCATION_PSI_RANGE = (0.0, 1.0)
+Operation = PersonaVersion.Operation
 
 
-def persona_create_from_seed(*, actor, brand, model, seed, name, handle, truncation_psi=0.7):
-    """Create a persona whose latent is the engine's W+ for `seed`.
-
-    The forward pass through the mapping network runs before the transaction,
-    so no database lock is held while the engine works.
-    """
-    brand_role_require(user=actor, brand=brand, roles=CREATE_ROLES)
-    if not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
+def seed_validate(seed):
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= SEED_MAX:
         raise ValidationError({"seed": f"Seed must be an integer from 0 to {SEED_MAX}, got {seed!r}."})
+
+
+def truncation_psi_validate(truncation_psi):
     low, high = TRUNCATION_PSI_RANGE
     if not low <= truncation_psi <= high:
         raise ValidationError({"truncation_psi": f"Truncation psi must be within [{low}, {high}], got {truncation_psi}."})
-    if model.c_dim:
-        raise ValidationError({"model": f"Model {model.slug} is class-conditional; persona creation needs a class label."})
+
+
+def persona_create_from_seed(
+    *, actor, brand, model, seed, name, handle, truncation_psi=0.7, class_index=None, bio=""
+):
+    """Create a persona whose first version is the engine's W+ for `seed`
+    (and `class_index`, for a conditional model)."""
+    brand_role_require(user=actor, brand=brand, roles=CREATE_ROLES)
+    seed_validate(seed)
+    truncation_psi_validate(truncation_psi)
+    model.class_label_validate(class_index)
 
     # Imported here, not at module level: the engine pulls in PyTorch, which
     # only the processes that actually run it should pay for.
     from generation.rendering import latent_from_seed
 
-    latent = latent_from_seed(model=model, seed=seed, truncation_psi=truncation_psi)
+    latent = latent_from_seed(model=model, seed=seed, truncation_psi=truncation_psi, class_index=class_index)
+    params = {"seed": seed, "truncation_psi": truncation_psi}
+    if class_index is not None:
+        params["class_index"] = class_index
     return persona_create(
-        actor=actor,
-        brand=brand,
-        model=model,
-        latent=latent,
-        name=name,
-        handle=handle,
-        origin={"seed": seed, "truncation_psi": truncation_psi},
+        actor=actor, brand=brand, model=model, latent=latent, name=name, handle=handle,
+        operation=Operation.SEED, params=params, bio=bio,
     )
 
 
 @transaction.atomic
-def persona_create(*, actor, brand, model, latent, name, handle, origin):
-    """Create a persona from a ready latent (validated before anything is saved)."""
+def persona_create(*, actor, brand, model, latent, name, handle, operation=Operation.SEED, params=None, bio=""):
+    """Create a persona and its first version from a ready latent (validated
+    before anything is saved)."""
     brand_role_require(user=actor, brand=brand, roles=CREATE_ROLES)
+    params = params or {}
     persona = Persona(
         brand=brand,
         model=model,
         name=name,
         handle=handle,
-        seed=origin.get("seed"),
-        truncation_psi=origin.get("truncation_psi"),
+        bio=bio,
+        seed=params.get("seed"),
+        truncation_psi=params.get("truncation_psi"),
         created_by=actor,
     )
-    persona.set_latent(latent)
+    latent_validate(latent, num_ws=model.num_ws, w_dim=model.w_dim, model_name=model.slug)
     # Uniqueness is checked through the brand scope below: Django's generic
     # unique check queries the default manager, which refuses unscoped reads.
-    persona.full_clean(exclude=["latent", "latent_num_ws", "latent_w_dim", "latent_sha256"], validate_unique=False,
-                       validate_constraints=False)
+    persona.full_clean(exclude=["current_version"], validate_unique=False, validate_constraints=False)
     if Persona.objects.for_brand(brand).filter(handle=handle).exists():
         raise ValidationError({"handle": f"This brand already has a persona with the handle @{handle}."})
     try:
@@ -67,11 +86,267 @@ def persona_create(*, actor, brand, model, latent, name, handle, origin):
             persona.save()
     except IntegrityError as exc:  # a concurrent create won the same handle
         raise ValidationError({"handle": f"This brand already has a persona with the handle @{handle}."}) from exc
+    version = _version_add(actor=actor, persona=persona, latent=latent, operation=operation, params=params)
     audit_record(
         actor=actor,
         brand=brand,
         action="persona.created",
         target=persona,
-        after={"name": name, "handle": handle, "model": model.slug, "latent_sha256": persona.latent_sha256, **origin},
+        after={"name": name, "handle": handle, "model": model.slug, "latent_sha256": version.sha256, **params},
     )
     return persona
+
+
+def _version_add(*, actor, persona, latent, operation, params, parent=None):
+    """Append a version to `persona` and make it current. Runs inside the
+    caller's transaction, with the persona row locked so numbers stay dense.
+
+    The layer groups the new latent actually changes (compared with `parent`;
+    all of them for a new persona) must be ones the actor's role may change,
+    and a new identity must pass the identity guard (avatars.identity).
+    """
+    Persona.objects.for_brand(persona.brand).select_for_update().filter(pk=persona.pk).first()
+    model = persona.model
+    latent_validate(latent, num_ws=model.num_ws, w_dim=model.w_dim, model_name=model.slug)
+    parent_latent = None if parent is None else parent.latent_array()
+    if parent is None:
+        changed_rows = list(range(model.num_ws))
+    else:
+        changed_rows = np.flatnonzero((latent != parent_latent).any(axis=1)).tolist()
+    _layer_groups_require(actor=actor, brand=persona.brand, model=model, rows=changed_rows)
+    identity_changed = identity_rows_changed(latent, parent_latent, model)
+    if identity_changed:
+        identity_lock(model)
+        identity_guard_check(brand=persona.brand, model=model, latent=latent)
+    number = _last_number(persona) + 1 if parent else 1
+    version = PersonaVersion(
+        brand=persona.brand,
+        persona=persona,
+        number=number,
+        parent=parent,
+        operation=operation,
+        params=params,
+        created_by=actor,
+    )
+    version.set_latent(latent, model=persona.model)
+    version.save()
+    persona.current_version = version
+    persona.save(update_fields=["current_version"])
+    if identity_changed:
+        identity_fingerprint_record(persona=persona, latent=latent)
+    audit_record(
+        actor=actor,
+        brand=persona.brand,
+        action="persona.version_created",
+        target=version,
+        before={"version": parent.number, "sha256": parent.sha256} if parent else None,
+        after={"persona": persona.handle, "version": number, "operation": operation, "params": params,
+               "sha256": version.sha256},
+    )
+    return version
+
+
+def _layer_groups_require(*, actor, brand, model, rows):
+    allowed = layer_groups_allowed(user=actor, brand=brand)
+    touched = layer_groups_touched(model.layer_groups, rows)
+    if allowed is not None and not set(touched) <= allowed:
+        raise ValidationError(
+            f"Layer-group permission: on brand {brand.slug}, your role may change only "
+            f"{', '.join(sorted(allowed)) or 'no layer group'}; this change touches {', '.join(touched)}.",
+            code="layer_group_forbidden",
+        )
+
+
+def _last_number(persona):
+    return PersonaVersion.objects.for_brand(persona.brand).filter(persona=persona).order_by("-number").first().number
+
+
+@transaction.atomic
+def persona_rollback(*, actor, brand, persona, version):
+    """Make a new current version equal to the old `version` (history stays)."""
+    brand_role_require(user=actor, brand=brand, roles=CREATE_ROLES)
+    _persona_of_brand(persona, brand)
+    if version.persona_id != persona.pk:
+        raise ValidationError({"version": f"Version {version.pk} is not a version of @{persona.handle}."})
+    return _version_add(
+        actor=actor,
+        persona=persona,
+        latent=np.array(version.latent_array()),
+        operation=Operation.ROLLBACK,
+        params={"to_version": version.number, "to_sha256": version.sha256},
+        parent=persona.current_version,
+    )
+
+
+def _persona_of_brand(persona, brand):
+    if persona.brand_id != brand.pk:
+        raise ValidationError(f"Persona {persona.pk} does not belong to brand {brand.slug}.")
+
+
+# --- creating from seeds and breeding --------------------------------------------
+
+CANDIDATES_MAX = 16
+
+
+def persona_candidates_render(*, actor, brand, model, first_seed, count, truncation_psi, class_index=None):
+    """Thumbnails of `count` consecutive seeds from `first_seed`: the grid a
+    marketer picks a new persona from. Rendered at once (one small batch), kept
+    nowhere: picking a seed creates the persona with persona_create_from_seed.
+    Returns [(seed, png_bytes)]."""
+    brand_role_require(user=actor, brand=brand, roles=CREATE_ROLES)
+    if not isinstance(count, int) or not 1 <= count <= CANDIDATES_MAX:
+        raise ValidationError({"count": f"A grid shows 1 to {CANDIDATES_MAX} candidates, got {count!r}."})
+    seed_validate(first_seed)
+    seed_validate(first_seed + count - 1)
+    truncation_psi_validate(truncation_psi)
+    model.class_label_validate(class_index)
+    from generation.rendering import latents_from_seeds, latents_thumbnails
+
+    seeds = list(range(first_seed, first_seed + count))
+    latents = latents_from_seeds(model=model, seeds=seeds, truncation_psi=truncation_psi, class_index=class_index)
+    return list(zip(seeds, latents_thumbnails(model=model, latents=latents)))
+
+
+def persona_breed(*, actor, brand, base, donor, layer_groups, name, handle):
+    """A new persona: `base`'s current latent with the rows of `layer_groups`
+    taken from `donor`'s (both the brand's personas, of the same model)."""
+    brand_role_require(user=actor, brand=brand, roles=CREATE_ROLES)
+    for persona in (base, donor):
+        _persona_of_brand(persona, brand)
+    if base.model_id != donor.model_id:
+        raise ValidationError(
+            f"@{base.handle} ({base.model.slug}) and @{donor.handle} ({donor.model.slug}) use different models; "
+            "only personas of the same model can be bred."
+        )
+    if not layer_groups:
+        raise ValidationError({"layer_groups": "Choose at least one layer group to take from the donor."})
+    rows = [row for group in layer_groups for row in base.model.layer_group_rows(group)]
+    from generation.rendering import latent_rows_mix
+
+    base_version, donor_version = base.current_version, donor.current_version
+    latent = latent_rows_mix(latent=base_version.latent_array(), source=donor_version.latent_array(), rows=rows)
+    params = {
+        "base": {"persona": base.handle, "version": base_version.number, "sha256": base_version.sha256},
+        "donor": {"persona": donor.handle, "version": donor_version.number, "sha256": donor_version.sha256},
+        "layer_groups": list(layer_groups),
+    }
+    return persona_create(
+        actor=actor, brand=brand, model=base.model, latent=latent, name=name, handle=handle,
+        operation=Operation.MIX, params=params,
+    )
+
+
+# --- editing, looks and poses ------------------------------------------------------
+
+
+def _direction_of_model(direction, model):
+    if direction.model_id != model.pk:
+        raise ValidationError(
+            {"direction": f"Direction {direction.name} belongs to model {direction.model.slug}, not {model.slug}."}
+        )
+
+
+@transaction.atomic
+def persona_edit(*, actor, brand, persona, direction, strength):
+    """A new version moved `strength` along `direction` on the direction's layer group."""
+    brand_role_require(user=actor, brand=brand, roles=CREATE_ROLES)
+    _persona_of_brand(persona, brand)
+    _direction_of_model(direction, persona.model)
+    direction.strength_validate(strength)
+    rows = persona.model.layer_group_rows(direction.layer_group)
+    from generation.rendering import latent_direction_apply
+
+    parent = persona.current_version
+    latent = latent_direction_apply(
+        latent=parent.latent_array(), direction=direction.vector_array(), strength=strength, rows=rows
+    )
+    params = {"direction": direction.name, "kind": direction.kind, "layer_group": direction.layer_group,
+              "strength": strength}
+    return _version_add(actor=actor, persona=persona, latent=latent, operation=Operation.EDIT, params=params,
+                        parent=parent)
+
+
+@transaction.atomic
+def library_item_create(
+    *, actor, brand, model, kind, name, layer_group, source_version=None, seed=None, truncation_psi=0.7,
+    class_index=None, direction=None, strength=None,
+):
+    """A look or pose for the brand's personas of `model`, on `layer_group` (never
+    the model's identity group). Exactly one source: a persona version, a seed
+    (with a class label for conditional models), or a direction with a strength."""
+    brand_role_require(user=actor, brand=brand, roles=CREATE_ROLES)
+    if kind not in LibraryItem.Kind.values:
+        raise ValidationError({"kind": f"Kind must be one of {', '.join(LibraryItem.Kind.values)}, got {kind!r}."})
+    model.layer_group_rows(layer_group)
+    if layer_group == model.identity_group:
+        raise ValidationError(
+            {"layer_group": f"{layer_group!r} is model {model.slug}'s identity group; looks and poses never change it."}
+        )
+    sources = [source_version is not None, seed is not None, direction is not None]
+    if sources.count(True) != 1:
+        raise ValidationError("Give exactly one source: a persona version, a seed, or a direction with a strength.")
+    item = LibraryItem(brand=brand, model=model, kind=kind, name=name, layer_group=layer_group, created_by=actor)
+    if direction is not None:
+        _direction_of_model(direction, model)
+        if direction.layer_group != layer_group:
+            raise ValidationError(
+                {"direction": f"Direction {direction.name} acts on {direction.layer_group!r}, not {layer_group!r}."}
+            )
+        if strength is None:
+            raise ValidationError({"strength": "A direction needs a strength."})
+        direction.strength_validate(strength)
+        item.direction, item.strength = direction, strength
+        item.recipe = {"direction": direction.name, "strength": strength}
+    elif source_version is not None:
+        if source_version.brand_id != brand.pk or source_version.persona.model_id != model.pk:
+            raise ValidationError({"source_version": "The source must be a version of one of this brand's personas of the same model."})
+        item.source_latent = latent_to_bytes(source_version.latent_array())
+        item.recipe = {"persona": source_version.persona.handle, "version": source_version.number,
+                       "sha256": source_version.sha256}
+    else:
+        seed_validate(seed)
+        truncation_psi_validate(truncation_psi)
+        model.class_label_validate(class_index)
+        from generation.rendering import latent_from_seed
+
+        latent = latent_from_seed(model=model, seed=seed, truncation_psi=truncation_psi, class_index=class_index)
+        latent_validate(latent, num_ws=model.num_ws, w_dim=model.w_dim, model_name=model.slug)
+        item.source_latent = latent_to_bytes(latent)
+        item.recipe = {"seed": seed, "truncation_psi": truncation_psi}
+        if class_index is not None:
+            item.recipe["class"] = model.class_names[class_index]
+    item.full_clean(exclude=["source_latent", "direction"], validate_unique=False, validate_constraints=False)
+    if LibraryItem.objects.for_brand(brand).filter(kind=kind, name=name).exists():
+        raise ValidationError({"name": f"This brand already has a {kind} named {name!r}."})
+    item.save()
+    audit_record(
+        actor=actor, brand=brand, action="library_item.created", target=item,
+        after={"kind": kind, "name": name, "model": model.slug, "layer_group": layer_group, **item.recipe},
+    )
+    return item
+
+
+@transaction.atomic
+def persona_library_apply(*, actor, brand, persona, item):
+    """A new version with `item` (a look or pose) applied to its layer group
+    only: every other row, the identity group's included, stays bit-identical."""
+    brand_role_require(user=actor, brand=brand, roles=CREATE_ROLES)
+    _persona_of_brand(persona, brand)
+    if item.brand_id != brand.pk:
+        raise ValidationError({"item": f"{item.name} is not in brand {brand.slug}'s library."})
+    if item.model_id != persona.model_id:
+        raise ValidationError({"item": f"{item.name} is for model {item.model.slug}; @{persona.handle} uses {persona.model.slug}."})
+    rows = persona.model.layer_group_rows(item.layer_group)
+    if set(rows) & set(persona.model.identity_rows):
+        raise ValidationError({"item": f"{item.name} would change the identity group {persona.model.identity_group!r}."})
+    from generation.rendering import latent_direction_apply, latent_rows_mix
+
+    parent = persona.current_version
+    if item.direction_id is not None:
+        latent = latent_direction_apply(
+            latent=parent.latent_array(), direction=item.direction.vector_array(), strength=item.strength, rows=rows
+        )
+    else:
+        latent = latent_rows_mix(latent=parent.latent_array(), source=item.source_array(), rows=rows)
+    params = {"item": item.pk, "name": item.name, "layer_group": item.layer_group, **item.recipe}
+    return _version_add(actor=actor, persona=persona, latent=latent, operation=item.kind, params=params, parent=parent)

@@ -72,3 +72,21 @@ class AgencyAccess(models.Model):
 
     def __str__(self):
         return f"{self.agency} is {self.role} of {self.brand}"
+
+
+class LayerGroupPermission(models.Model):
+    """Which layer groups (by name) members with `role` may change on the brand's
+    personas, e.g. creators: ["outfit"]. A role with no row may change every
+    group; a role limited to some groups may not create new personas (a new
+    face changes every group)."""
+
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="layer_group_permissions")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    layer_groups = models.JSONField(default=list)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["brand", "role"], name="layergrouppermission_unique_brand_role")]
+
+    def __str__(self):
+        return f"{self.role} of {self.brand} may change {', '.join(self.layer_groups) or 'no layer group'}"

@@ -6,7 +6,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import Http404
 
-from .models import ROLE_RANK, AgencyAccess, Brand, Membership
+from .models import ROLE_RANK, AgencyAccess, Brand, LayerGroupPermission, Membership, Role
 
 
 @dataclass(frozen=True)
@@ -56,3 +56,17 @@ def brand_role_require(*, user, brand, roles):
     if role not in roles:
         raise PermissionDenied(f"{user} ({role or 'no role'}) may not do this on brand {brand.slug}")
     return role
+
+
+def layer_groups_allowed(*, user, brand):
+    """The layer-group names the user may change on the brand's personas, or
+    None for no limit (owners, and roles the brand has not limited)."""
+    role = brand_role(user=user, brand=brand)
+    if role == Role.OWNER:
+        return None
+    permission = LayerGroupPermission.objects.filter(brand=brand, role=role).first()
+    return None if permission is None else set(permission.layer_groups)
+
+
+def layer_group_permissions_for_brand(*, brand):
+    return list(LayerGroupPermission.objects.filter(brand=brand).order_by("role"))

@@ -3,7 +3,7 @@ from django.db import transaction
 
 from audit.services import audit_record
 
-from .models import Agency, AgencyAccess, Brand, Membership, Role
+from .models import Agency, AgencyAccess, Brand, LayerGroupPermission, Membership, Role
 from .selectors import brand_role_require
 
 
@@ -73,3 +73,28 @@ def agency_access_grant(*, actor, brand, agency, role):
         actor=actor, brand=brand, action="agency_access.granted", target=access, after={"agency": agency.slug, "role": role}
     )
     return access
+
+
+@transaction.atomic
+def layer_group_permission_set(*, actor, brand, role, layer_groups):
+    """Limit `role` to changing `layer_groups` (names) on the brand's personas;
+    None lifts the limit. Owners only; owners themselves are never limited."""
+    brand_role_require(user=actor, brand=brand, roles={Role.OWNER})
+    if role not in Role.values or role == Role.OWNER:
+        raise ValidationError({"role": f"Layer groups can be limited for {', '.join(r for r in Role.values if r != Role.OWNER)}; got {role!r}."})
+    current = LayerGroupPermission.objects.filter(brand=brand, role=role).first()
+    before = {"role": role, "layer_groups": current.layer_groups} if current else None
+    if layer_groups is None:
+        if current:
+            current.delete()
+        after = None
+    else:
+        names = sorted(set(layer_groups))
+        if any(not isinstance(n, str) or not n for n in names):
+            raise ValidationError({"layer_groups": "Layer groups are given by name."})
+        current, _ = LayerGroupPermission.objects.update_or_create(brand=brand, role=role, defaults={"layer_groups": names})
+        after = {"role": role, "layer_groups": names}
+    audit_record(
+        actor=actor, brand=brand, action="layer_group_permission.set", target=brand, before=before, after=after
+    )
+    return current

@@ -12,6 +12,11 @@ class Asset(models.Model):
 
     brand = models.ForeignKey("brands.Brand", on_delete=models.CASCADE, related_name="assets")
     persona = models.ForeignKey("avatars.Persona", on_delete=models.CASCADE, related_name="assets")
+    # The persona version this image shows.
+    version = models.ForeignKey("avatars.PersonaVersion", on_delete=models.CASCADE, related_name="assets")
+    # Against a render of the persona's first version (generation.stylegan.identity);
+    # null for an asset that was not scored.
+    identity_consistency = models.FloatField(null=True, blank=True)
     job = models.OneToOneField(
         "generation.GenerationJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="asset"
     )

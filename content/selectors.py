@@ -4,7 +4,7 @@ from .models import Asset
 
 
 def assets_for_persona(*, brand, persona, limit=12):
-    return list(Asset.objects.for_brand(brand).filter(persona=persona)[:limit])
+    return list(Asset.objects.for_brand(brand).filter(persona=persona).select_related("version")[:limit])
 
 
 def asset_get(*, brand, asset_id):

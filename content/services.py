@@ -16,14 +16,16 @@ def asset_file_save(*, persona, png_bytes):
 
 
 @transaction.atomic
-def asset_create(*, actor, persona, job, image_name, width, height, provenance):
+def asset_create(*, actor, persona, version, job, image_name, width, height, provenance, identity_consistency=None):
     asset = Asset.objects.create(
         brand=persona.brand,
         persona=persona,
+        version=version,
         job=job,
         image=image_name,
         width=width,
         height=height,
+        identity_consistency=identity_consistency,
         metadata={
             "provenance": provenance,
             "disclosure": {"ai_generated": True, "label": "AI-generated image"},
@@ -34,6 +36,12 @@ def asset_create(*, actor, persona, job, image_name, width, height, provenance):
         brand=persona.brand,
         action="asset.created",
         target=asset,
-        after={"persona": persona.handle, "job": job.pk if job else None, "image": image_name},
+        after={
+            "persona": persona.handle,
+            "version": version.number,
+            "job": job.pk if job else None,
+            "image": image_name,
+            "identity_consistency": identity_consistency,
+        },
     )
     return asset

@@ -1,10 +1,15 @@
 from pathlib import Path
 
+import numpy as np
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
 from brands.tenancy import BrandScopedManager
+
+from .layer_groups import layer_group_rows
 
 
 class GeneratorModel(models.Model):
@@ -25,6 +30,18 @@ class GeneratorModel(models.Model):
     num_ws = models.PositiveSmallIntegerField()
     w_dim = models.PositiveSmallIntegerField()
     licence_note = models.TextField(help_text="Where the weights come from and what they may be used for.")
+    # Names of the classes of a conditional model, index = class label; [] when unconditional.
+    class_names = models.JSONField(default=list, blank=True)
+    # [{"name", "start", "end"}]: see generation.layer_groups.
+    layer_groups = models.JSONField(default=list)
+    identity_group = models.CharField(max_length=40)
+    # The identity guard (avatars.identity): personas of different brands must be
+    # at least this far apart in identity (Euclidean distance of the means of
+    # their identity rows). Calibrated on registration; operators may change it.
+    identity_min_distance = models.FloatField(default=0.0)
+    # Orthonormal rows [k, w_dim] float32 (top principal components of sampled w):
+    # the guard's compact embedding is the projection of the identity mean on them.
+    identity_basis = models.BinaryField(editable=False, default=b"")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -50,6 +67,32 @@ class GeneratorModel(models.Model):
     def img_resolution(self):
         return self.config["img_resolution"]
 
+    @property
+    def choice_label(self):
+        # The licence note goes wherever a model is chosen.
+        return f"{self.name} ({self.licence_note})"
+
+    def layer_group_rows(self, name):
+        return layer_group_rows(self.layer_groups, name)
+
+    def identity_basis_array(self):
+        return np.frombuffer(bytes(self.identity_basis), dtype="<f4").reshape(-1, self.w_dim)
+
+    @property
+    def identity_rows(self):
+        return layer_group_rows(self.layer_groups, self.identity_group)
+
+    def class_label_validate(self, class_index):
+        """Refuse a class label this model does not have (any label for an unconditional one)."""
+        if not self.c_dim:
+            if class_index is not None:
+                raise ValidationError({"class_index": f"Model {self.slug} is unconditional; it takes no class label."})
+            return
+        if class_index is None or not 0 <= class_index < self.c_dim:
+            raise ValidationError(
+                {"class_index": f"Model {self.slug} is conditional: choose a class label from 0 to {self.c_dim - 1}."}
+            )
+
 
 class GenerationJob(models.Model):
     """One request to render a persona, processed by a Celery task.
@@ -66,6 +109,8 @@ class GenerationJob(models.Model):
 
     brand = models.ForeignKey("brands.Brand", on_delete=models.CASCADE, related_name="generation_jobs")
     persona = models.ForeignKey("avatars.Persona", on_delete=models.CASCADE, related_name="generation_jobs")
+    # The exact latent rendered: later versions of the persona do not change this job.
+    version = models.ForeignKey("avatars.PersonaVersion", on_delete=models.CASCADE, related_name="generation_jobs")
     model = models.ForeignKey(GeneratorModel, on_delete=models.PROTECT, related_name="jobs")
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -101,3 +146,45 @@ class GenerationJob(models.Model):
     @property
     def is_finished(self):
         return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+
+
+class Direction(models.Model):
+    """A semantic direction in W of one model, applied to one of its layer groups.
+
+    `vector` is a unit vector [w_dim] stored as raw float32 bytes. A strength
+    outside [strength_min, strength_max] is refused: beyond it images degrade.
+    """
+
+    class Kind(models.TextChoices):
+        SEFA = "sefa", "Closed-form factorization (SeFa)"
+        GANSPACE = "ganspace", "PCA of sampled w (GANSpace)"
+        INTERFACEGAN = "interfacegan", "Linear boundary on labels (InterFaceGAN)"
+
+    model = models.ForeignKey(GeneratorModel, on_delete=models.CASCADE, related_name="directions")
+    name = models.CharField(max_length=80)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    layer_group = models.CharField(max_length=40)
+    vector = models.BinaryField()
+    strength_min = models.FloatField()
+    strength_max = models.FloatField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["model", "layer_group", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "name"], name="direction_unique_model_name"),
+            models.CheckConstraint(condition=models.Q(strength_min__lt=models.F("strength_max")), name="direction_range"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.layer_group}, {self.model.slug})"
+
+    def vector_array(self):
+        return np.frombuffer(bytes(self.vector), dtype="<f4")
+
+    def strength_validate(self, strength):
+        if not self.strength_min <= strength <= self.strength_max:
+            raise ValidationError(
+                {"strength": f"Strength for {self.name} must be within [{self.strength_min:.3g}, "
+                 f"{self.strength_max:.3g}], got {strength}."}
+            )

@@ -4,7 +4,11 @@ Imported lazily by services, so web requests that never run a forward pass,
 management commands and Django's app loading stay free of PyTorch.
 """
 
+import collections
+import functools
+import hashlib
 import io
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,13 +22,25 @@ from generation.stylegan import (
     CheckpointError,
     GeneratorConfig,
     ModelCache,
+    class_label,
     file_sha256,
     images_to_uint8,
+    import_stylegan2_pickle,
     load_generator,
     random_generator,
     save_generator,
     seed_to_z,
 )
+from generation.stylegan.directions import (
+    direction_apply,
+    ganspace_directions,
+    interfacegan_direction,
+    rows_mix,
+    sample_w,
+    sefa_directions,
+    strength_range,
+)
+from generation.stylegan.identity import identity_consistency
 
 # One cache per process: a worker keeps its generators loaded between jobs.
 model_cache = ModelCache(max_size=settings.MODEL_CACHE_SIZE)
@@ -60,10 +76,17 @@ class CheckpointInfo:
 
 
 @dataclass(frozen=True)
+class IdentityCalibration:
+    basis: np.ndarray  # [k, w_dim] orthonormal
+    typical_distance: float
+
+
+@dataclass(frozen=True)
 class RenderedImage:
     png_bytes: bytes
     width: int
     height: int
+    identity_consistency: float | None
     timings: dict
 
 
@@ -80,29 +103,58 @@ def generator_get(*, model, device):
         raise ModelUnavailable(f"Model {model.slug!r} could not be loaded from {model.path}: {exc}") from exc
 
 
-def latent_from_seed(*, model, seed, truncation_psi):
-    """The W+ latent [num_ws, w_dim] float32 that the mapping network gives `seed`."""
+def latents_from_seeds(*, model, seeds, truncation_psi, class_index=None):
+    """W+ latents [len(seeds), num_ws, w_dim] float32 that the mapping network
+    gives `seeds` (with class label `class_index` for a conditional model)."""
     device = device_get()
     G = generator_get(model=model, device=device)
-    z = seed_to_z(seed, G.config.z_dim).to(device)[None]
+    z = torch.stack([seed_to_z(seed, G.config.z_dim) for seed in seeds]).to(device)
+    c = class_label(G.config, class_index)
+    c = None if c is None else c[None].repeat(len(seeds), 1).to(device)
     with torch.no_grad():
-        ws = G.mapping(z, None, truncation_psi=truncation_psi)
-    return ws[0].cpu().numpy().astype(np.float32)
+        ws = G.mapping(z, c, truncation_psi=truncation_psi)
+    return ws.cpu().numpy().astype(np.float32)
 
 
-def latent_render(*, model, latent, text_chunks):
-    """Render one W+ latent to a PNG, with `text_chunks` written into it."""
+def latent_from_seed(*, model, seed, truncation_psi, class_index=None):
+    """The W+ latent [num_ws, w_dim] float32 that the mapping network gives `seed`."""
+    return latents_from_seeds(model=model, seeds=[seed], truncation_psi=truncation_psi, class_index=class_index)[0]
+
+
+def latent_direction_apply(*, latent, direction, strength, rows):
+    """`latent` with strength × direction added to `rows` only (ValueError on bad shapes)."""
+    return direction_apply(latent, direction, strength, rows)
+
+
+def latent_rows_mix(*, latent, source, rows):
+    """`latent` with `rows` taken from `source`, every other row bit-identical."""
+    return rows_mix(latent, source, rows)
+
+
+def latents_thumbnails(*, model, latents):
+    """PNG bytes of each W+ latent in `latents` [N, num_ws, w_dim], rendered as one batch."""
+    device = device_get()
+    G = generator_get(model=model, device=device)
+    with torch.no_grad():
+        img = G.synthesis(torch.from_numpy(np.asarray(latents, dtype=np.float32)).to(device), noise_mode="const")
+    thumbnails = []
+    for pixels in images_to_uint8(img):
+        buffer = io.BytesIO()
+        Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels).save(buffer, format="PNG")
+        thumbnails.append(buffer.getvalue())
+    return thumbnails
+
+
+def latent_render(*, model, latent, text_chunks, reference_latent=None):
+    """Render one W+ latent to a PNG, with `text_chunks` written into it, and
+    score its identity consistency against a render of `reference_latent`
+    (see generation.stylegan.identity; 1.0 when the latents are the same)."""
     started = time.perf_counter()
     device = device_get()
     G = generator_get(model=model, device=device)
     loaded = time.perf_counter()
-    ws = torch.from_numpy(np.array(latent, dtype=np.float32))[None].to(device)
-    with torch.no_grad():
-        img = G.synthesis(ws, noise_mode="const")
-    if device == "cuda":
-        torch.cuda.synchronize()
+    pixels = _synthesise(G, latent, device)
     rendered = time.perf_counter()
-    pixels = images_to_uint8(img)[0]
     image = Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels)
     info = PngImagePlugin.PngInfo()
     for key, value in text_chunks.items():
@@ -110,17 +162,50 @@ def latent_render(*, model, latent, text_chunks):
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", pnginfo=info)
     encoded = time.perf_counter()
+    consistency = None
+    if reference_latent is not None:
+        same = np.array_equal(np.asarray(reference_latent), np.asarray(latent))
+        consistency = 1.0 if same else identity_consistency(pixels, _reference_pixels(G, model, reference_latent, device))
+    scored = time.perf_counter()
     return RenderedImage(
         png_bytes=buffer.getvalue(),
         width=image.width,
         height=image.height,
+        identity_consistency=consistency,
         timings={
             "load_ms": round((loaded - started) * 1000, 1),
             "render_ms": round((rendered - loaded) * 1000, 1),
             "encode_ms": round((encoded - rendered) * 1000, 1),
+            "score_ms": round((scored - encoded) * 1000, 1),
             "device": device,
         },
     )
+
+
+# A persona's reference render is the same for every asset scored against it:
+# keep the last few per process instead of rendering it again for each asset.
+_reference_renders = collections.OrderedDict()
+REFERENCE_RENDERS_KEPT = 16
+
+
+def _reference_pixels(G, model, latent, device):
+    key = (model.sha256, hashlib.sha256(np.ascontiguousarray(latent, dtype=np.float32).tobytes()).hexdigest(), device)
+    if key in _reference_renders:
+        _reference_renders.move_to_end(key)
+        return _reference_renders[key]
+    pixels = _reference_renders[key] = _synthesise(G, latent, device)
+    while len(_reference_renders) > REFERENCE_RENDERS_KEPT:
+        _reference_renders.popitem(last=False)
+    return pixels
+
+
+def _synthesise(G, latent, device):
+    ws = torch.from_numpy(np.array(latent, dtype=np.float32))[None].to(device)
+    with torch.no_grad():
+        img = G.synthesis(ws, noise_mode="const")
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return images_to_uint8(img)[0]
 
 
 def checkpoint_describe(*, directory):
@@ -137,3 +222,104 @@ def checkpoint_write_placeholder(*, directory):
     """Write the random-weights placeholder generator; returns its sha256."""
     G = random_generator(GeneratorConfig(**PLACEHOLDER_CONFIG), seed=PLACEHOLDER_SEED)
     return save_generator(G, str(directory))
+
+
+def checkpoint_import(*, source, directory):
+    """Write the checkpoint at `source` into `directory` in our format.
+
+    A .pkl goes through the engine's restricted unpickler (it never runs code
+    from the file) and is saved as safetensors; one of our checkpoint
+    directories is checked by loading it, then copied.
+    """
+    try:
+        if source.is_dir():
+            load_generator(str(source), device="cpu")
+            shutil.copytree(source, directory)
+        elif source.suffix == ".pkl":
+            save_generator(import_stylegan2_pickle(source), str(directory))
+        else:
+            raise CheckpointError(f"{source} is neither a .pkl file nor a checkpoint directory")
+    except (CheckpointError, OSError) as exc:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise ModelUnavailable(f"Cannot import {source}: {exc}") from exc
+
+
+# Samples of w behind GANSpace, InterFaceGAN and the strength ranges: enough for
+# stable components at w_dim 512, small enough to take seconds on a CPU.
+DIRECTION_SAMPLES = 2000
+DIRECTIONS_PER_GROUP = 5
+MAX_CLASS_DIRECTIONS = 8
+
+
+def directions_compute_for(*, model):
+    """Unit directions of `model` for each of its layer groups: the top SeFa
+    directions of the group's layers, the top GANSpace components and, for a
+    conditional model, one InterFaceGAN boundary per class (that class against
+    the others). Returns dicts ready for Direction rows."""
+    groups = tuple((g["name"], g["start"], g["end"]) for g in model.layer_groups)
+    return list(_directions_compute(model, model.sha256, groups, tuple(model.class_names)))
+
+
+# The same weights, groups and class names always give the same directions, and
+# finding them takes seconds of eigen-decompositions: remember the last few.
+@functools.lru_cache(maxsize=4)
+def _directions_compute(model, sha256, groups, class_names):
+    G = generator_get(model=model, device="cpu")
+    if model.c_dim:
+        per_class = max(DIRECTION_SAMPLES // model.c_dim, 50)
+        classes = list(range(min(model.c_dim, MAX_CLASS_DIRECTIONS)))
+        samples = [sample_w(G, per_class, seed=i * per_class, class_index=i) for i in range(model.c_dim)]
+        w = np.concatenate(samples)
+        labels = np.repeat(np.arange(model.c_dim), per_class)
+    else:
+        w, classes = sample_w(G, DIRECTION_SAMPLES, seed=0), []
+    components = ganspace_directions(w, DIRECTIONS_PER_GROUP)
+    boundaries = {i: interfacegan_direction(w, (labels == i).astype(np.int64)) for i in classes}
+    found = []
+
+    def add(name, kind, group, vector):
+        low, high = strength_range(w, vector)
+        found.append(dict(name=name, kind=kind, layer_group=group, vector=vector, strength_min=low, strength_max=high))
+
+    for name, start, end in groups:
+        rows = list(range(start, end + 1))
+        for i, vector in enumerate(sefa_directions(G, rows, DIRECTIONS_PER_GROUP)):
+            add(f"{name}-sefa-{i}", "sefa", name, vector)
+        for i, vector in enumerate(components):
+            add(f"{name}-pca-{i}", "ganspace", name, vector)
+        for i, vector in boundaries.items():
+            add(f"{name}-towards-{class_names[i]}", "interfacegan", name, vector)
+    return tuple(found)
+
+
+IDENTITY_BASIS_DIM = 64
+IDENTITY_CALIBRATION_SAMPLES = 1000
+
+
+def identity_calibrate(*, model):
+    """What the identity guard needs to know about `model`: the top principal
+    components of w at ψ 0.7 (the guard's projection basis; keeping ~90 % of
+    distances on the models tried) and the median distance between two such w,
+    i.e. between the identities of two random personas."""
+    return _identity_calibrate(str(model.path), model.sha256, model.c_dim)
+
+
+# Deterministic for given weights (fixed seeds); sampling and the eigen-
+# decomposition take a second or two, so remember the last few models.
+@functools.lru_cache(maxsize=4)
+def _identity_calibrate(path, sha256, c_dim):
+    try:
+        G = model_cache.get(path, device="cpu", expected_sha256=sha256)
+    except (CheckpointError, OSError) as exc:
+        raise ModelUnavailable(f"No usable checkpoint in {path}: {exc}") from exc
+    n = IDENTITY_CALIBRATION_SAMPLES
+    if c_dim:
+        per_class = max(n // c_dim, 1)
+        w = np.concatenate([sample_w(G, per_class, seed=i * per_class, class_index=i, truncation_psi=0.7) for i in range(c_dim)])
+    else:
+        w = sample_w(G, n, seed=0, truncation_psi=0.7)
+    basis = ganspace_directions(w, min(IDENTITY_BASIS_DIM, G.config.w_dim))
+    pairs = np.random.RandomState(0).randint(0, len(w), size=(2000, 2))
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    typical = float(np.median(np.linalg.norm(w[pairs[:, 0]] - w[pairs[:, 1]], axis=1)))
+    return IdentityCalibration(basis=basis, typical_distance=typical)

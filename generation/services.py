@@ -8,13 +8,16 @@ a readable error.
 
 import logging
 import os
+import shutil
 import socket
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
+import numpy as np
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
@@ -25,11 +28,13 @@ from brands.selectors import brand_role_require
 from config.celery import app as celery_app
 from content.services import asset_create, asset_file_save
 
-from .models import GenerationJob, GeneratorModel
+from .layer_groups import DEFAULT_IDENTITY_GROUP, layer_groups_default, layer_groups_validate
+from .models import Direction, GenerationJob, GeneratorModel
 
 logger = logging.getLogger(__name__)
 
 RENDER_TASK = "generation.render_job"
+DIRECTIONS_TASK = "generation.compute_directions"
 Status = GenerationJob.Status
 
 
@@ -54,14 +59,22 @@ def worker_identity():
 # --- registry ----------------------------------------------------------------
 
 
-def generator_model_register(*, actor, name, slug, directory, licence_note):
+# Two personas whose identities are closer than this fraction of the median
+# distance between random personas (seeds at ψ 0.7) count as the same face.
+IDENTITY_MIN_DISTANCE_FRACTION = 0.25
+
+
+def generator_model_register(
+    *, actor, name, slug, directory, licence_note, class_names=(), layer_groups=None, identity_group=None
+):
     """Register a checkpoint directory (absolute, or relative to MODELS_ROOT).
 
     The checkpoint is loaded once before anything is saved, so a registered
-    model is known to work and its sha256 pins the exact weights.
+    model is known to work and its sha256 pins the exact weights. Layer groups
+    default to coarse / middle / fine with "middle" as the identity group.
     """
     # Imported here: the engine pulls in PyTorch (see generation/__init__.py).
-    from generation.rendering import ModelUnavailable, checkpoint_describe
+    from generation.rendering import ModelUnavailable, checkpoint_describe, identity_calibrate
 
     if GeneratorModel.objects.filter(slug=slug).exists():
         raise ValidationError({"slug": f"A generator model with the slug {slug!r} already exists."})
@@ -71,6 +84,13 @@ def generator_model_register(*, actor, name, slug, directory, licence_note):
     except ModelUnavailable as exc:
         raise ValidationError({"directory": str(exc)}) from exc
     model.sha256, model.config, model.num_ws, model.w_dim = info.sha256, info.config, info.num_ws, info.w_dim
+    model.class_names = _class_names_validate(list(class_names), c_dim=model.c_dim)
+    model.layer_groups = layer_groups or layer_groups_default(model.num_ws)
+    model.identity_group = identity_group or DEFAULT_IDENTITY_GROUP
+    layer_groups_validate(model.layer_groups, num_ws=model.num_ws, identity_group=model.identity_group)
+    calibration = identity_calibrate(model=model)
+    model.identity_basis = calibration.basis.astype("<f4").tobytes()
+    model.identity_min_distance = IDENTITY_MIN_DISTANCE_FRACTION * calibration.typical_distance
     model.full_clean()
     with transaction.atomic():
         model.save()
@@ -79,8 +99,121 @@ def generator_model_register(*, actor, name, slug, directory, licence_note):
             brand=None,
             action="generator_model.registered",
             target=model,
-            after={"slug": slug, "directory": str(directory), "sha256": info.sha256},
+            after={"slug": slug, "directory": str(directory), "sha256": info.sha256, "layer_groups": model.layer_groups},
         )
+        # Directions take seconds to minutes: a worker on the default queue finds them.
+        transaction.on_commit(lambda: celery_app.send_task(DIRECTIONS_TASK, args=[model.pk]))
+    return model
+
+
+def directions_compute(*, model_id):
+    """Compute and store the model's unsupervised (and, for a conditional
+    model, class-supervised) directions. Idempotent: directions already stored
+    under a name are kept, so library items that use them stay valid."""
+    from generation.rendering import directions_compute_for
+
+    model = GeneratorModel.objects.filter(pk=model_id).first()
+    if model is None:
+        return 0
+    found = directions_compute_for(model=model)
+    with transaction.atomic():
+        existing = set(model.directions.values_list("name", flat=True))
+        new = [
+            Direction(model=model, **{**d, "vector": np.ascontiguousarray(d["vector"], dtype="<f4").tobytes()})
+            for d in found
+            if d["name"] not in existing
+        ]
+        Direction.objects.bulk_create(new)
+        audit_record(
+            actor=None,
+            brand=None,
+            action="generator_model.directions_computed",
+            target=model,
+            after={"created": len(new), "kept": len(existing)},
+        )
+    return len(new)
+
+
+def _class_names_validate(class_names, *, c_dim):
+    if not class_names:
+        return [f"class {i}" for i in range(c_dim)]
+    if len(class_names) != c_dim:
+        raise ValidationError(
+            {"class_names": f"The model has {c_dim} classes, but {len(class_names)} class names were given."}
+        )
+    if any(not isinstance(n, str) or not n.strip() for n in class_names) or len(set(class_names)) != len(class_names):
+        raise ValidationError({"class_names": "Class names must be distinct, non-empty text."})
+    return [n.strip() for n in class_names]
+
+
+def generator_model_import(*, actor, source, name, slug, licence_note, class_names=()):
+    """Import a checkpoint into MODELS_ROOT/<slug> and register it.
+
+    `source` is a StyleGAN2-ADA / StyleGAN3 .pkl (read by the engine's restricted
+    unpickler, converted to safetensors) or one of our checkpoint directories
+    (copied). Operators only: the caller must be staff (or None for the shell).
+    Unsupervised directions are computed after commit on the default queue.
+    """
+    from generation.rendering import ModelUnavailable, checkpoint_import
+
+    if actor is not None and not actor.is_staff:
+        raise PermissionDenied("Only operators (staff) may import generator models.")
+    if not licence_note.strip():
+        raise ValidationError({"licence_note": "A licence note is required: where the weights come from and what they may be used for."})
+    if GeneratorModel.objects.filter(slug=slug).exists():
+        raise ValidationError({"slug": f"A generator model with the slug {slug!r} already exists."})
+    destination = Path(settings.MODELS_ROOT) / slug
+    if destination.exists():
+        raise ValidationError({"slug": f"{destination} already exists; choose another slug or move it away."})
+    try:
+        checkpoint_import(source=Path(source), directory=destination)
+    except ModelUnavailable as exc:
+        raise ValidationError({"source": str(exc)}) from exc
+    try:
+        return generator_model_register(
+            actor=actor, name=name, slug=slug, directory=slug, licence_note=licence_note, class_names=class_names
+        )
+    except ValidationError:
+        shutil.rmtree(destination, ignore_errors=True)
+        raise
+
+
+@transaction.atomic
+def generator_model_configure(
+    *, actor, model, layer_groups, identity_group, class_names, licence_note, identity_min_distance
+):
+    """Rename or re-cut a model's layer groups, name its classes, edit its
+    licence note and its identity guard distance."""
+    layer_groups_validate(layer_groups, num_ws=model.num_ws, identity_group=identity_group)
+    if not identity_min_distance >= 0:
+        raise ValidationError({"identity_min_distance": "The identity guard distance must be 0 (off) or more."})
+    before = {
+        "layer_groups": model.layer_groups,
+        "identity_group": model.identity_group,
+        "class_names": model.class_names,
+        "licence_note": model.licence_note,
+        "identity_min_distance": model.identity_min_distance,
+    }
+    model.layer_groups, model.identity_group = layer_groups, identity_group
+    model.class_names = _class_names_validate(list(class_names), c_dim=model.c_dim)
+    model.licence_note = licence_note
+    model.identity_min_distance = identity_min_distance
+    model.full_clean()
+    model.save()
+    audit_record(
+        actor=actor,
+        brand=None,
+        action="generator_model.configured",
+        target=model,
+        before=before,
+        after={
+            "layer_groups": layer_groups,
+            "identity_group": identity_group,
+            "class_names": model.class_names,
+            "licence_note": licence_note,
+            "identity_min_distance": identity_min_distance,
+        },
+    )
     return model
 
 
@@ -88,17 +221,22 @@ def generator_model_register(*, actor, name, slug, directory, licence_note):
 
 
 @transaction.atomic
-def generation_job_submit(*, actor, brand, persona):
-    """Queue a render of one of the brand's personas; the task is sent only
-    once the job row is committed, so a worker never looks for a missing row."""
+def generation_job_submit(*, actor, brand, persona, version=None):
+    """Queue a render of one of the brand's personas, pinned to `version`
+    (default: the current one); the task is sent only once the job row is
+    committed, so a worker never looks for a missing row."""
     brand_role_require(user=actor, brand=brand, roles=CREATE_ROLES)
     if persona.brand_id != brand.pk:
         raise ValidationError(
             f"Persona {persona.pk} does not belong to brand {brand.slug}; a brand can only render its own personas."
         )
+    version = version or persona.current_version
+    if version.persona_id != persona.pk:
+        raise ValidationError({"version": f"Version {version.pk} is not a version of @{persona.handle}."})
     job = GenerationJob.objects.create(
         brand=brand,
         persona=persona,
+        version=version,
         model=persona.model,
         requested_by=actor,
         max_attempts=settings.GENERATION_MAX_ATTEMPTS,
@@ -108,7 +246,7 @@ def generation_job_submit(*, actor, brand, persona):
         brand=brand,
         action="generation_job.submitted",
         target=job,
-        after={"persona": persona.handle, "model": persona.model.slug},
+        after={"persona": persona.handle, "version": version.number, "model": persona.model.slug},
     )
     transaction.on_commit(lambda: generation_job_enqueue(job_id=job.pk))
     return job
@@ -171,7 +309,7 @@ def generation_job_claim(*, job_id, worker):
     """
     jobs = GenerationJob.objects.unscoped()
     while True:
-        job = jobs.select_related("persona__brand", "model", "brand").filter(pk=job_id).first()
+        job = jobs.select_related("persona__brand", "version", "model", "brand").filter(pk=job_id).first()
         if job is None or job.is_finished:
             return None, RunOutcome(job_id=job_id, result="skipped")
         now = timezone.now()
@@ -229,23 +367,28 @@ def generation_job_run(*, job_id, worker=None):
     # Imported here: the engine pulls in PyTorch (see generation/__init__.py).
     from generation.rendering import ModelUnavailable, latent_render
 
-    persona, model = job.persona, job.model
+    persona, version, model = job.persona, job.version, job.model
     provenance = {
         "generator": "persona-studio stylegan",
         "model": model.slug,
         "model_sha256": model.sha256,
         "persona": persona.handle,
-        "latent_sha256": persona.latent_sha256,
+        "version": version.number,
+        "operation": version.operation,
+        "latent_sha256": version.sha256,
         "seed": persona.seed,
         "truncation_psi": persona.truncation_psi,
         "job": job.pk,
         "noise_mode": "const",
     }
+    reference = _reference_version(persona)
+    provenance["identity_reference_version"] = reference.number
     try:
         image = latent_render(
             model=model,
-            latent=persona.latent_array(),
+            latent=version.latent_array(),
             text_chunks={"AI-Generated": "true", "Software": "Persona Studio", "Model": model.slug},
+            reference_latent=reference.latent_array(),
         )
     except ModelUnavailable as exc:
         generation_job_fail(job=job, attempt=attempt, error=str(exc))
@@ -256,6 +399,12 @@ def generation_job_run(*, job_id, worker=None):
         return RunOutcome(job_id=job_id, result="failed")
     asset = generation_job_succeed(job=job, attempt=attempt, image=image, provenance=provenance)
     return RunOutcome(job_id=job_id, result="succeeded" if asset is not None else "skipped")
+
+
+def _reference_version(persona):
+    """The version whose render an asset's identity consistency is scored
+    against: the persona's first, the face the brand chose."""
+    return persona.versions.for_brand(persona.brand).order_by("number").first()
 
 
 def generation_job_succeed(*, job, attempt, image, provenance):
@@ -281,10 +430,12 @@ def generation_job_succeed(*, job, attempt, image, provenance):
                 asset = asset_create(
                     actor=None,
                     persona=job.persona,
+                    version=job.version,
                     job=job,
                     image_name=image_name,
                     width=image.width,
                     height=image.height,
+                    identity_consistency=image.identity_consistency,
                     provenance=provenance,
                 )
                 audit_record(

@@ -3,7 +3,7 @@ renders), acks_late and time limits come from settings."""
 
 from celery import shared_task
 
-from .services import generation_job_run, generation_jobs_expire_leases
+from .services import directions_compute, generation_job_run, generation_jobs_expire_leases
 
 
 @shared_task(name="generation.render_job", bind=True, max_retries=None)
@@ -18,3 +18,8 @@ def render_job(self, job_id):
 @shared_task(name="generation.expire_leases")
 def expire_leases():
     return generation_jobs_expire_leases()
+
+
+@shared_task(name="generation.compute_directions")
+def compute_directions(model_id):
+    return directions_compute(model_id=model_id)

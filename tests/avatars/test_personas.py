@@ -5,7 +5,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 
 from audit.models import AuditEvent
-from avatars.models import Persona
+from avatars.models import Persona, PersonaVersion
 from avatars.selectors import persona_get, personas_for_brand
 from avatars.services import persona_create, persona_create_from_seed
 from generation.stylegan import load_generator, seed_to_z
@@ -79,19 +79,20 @@ def test_it_refuses_invalid_latents_before_anything_is_saved(owner, brand, gener
     events_before = AuditEvent.objects.count()
     with pytest.raises(ValidationError, match=message):
         persona_create(
-            actor=owner, brand=brand, model=generator_model, latent=latent, name="X", handle="x", origin={}
+            actor=owner, brand=brand, model=generator_model, latent=latent, name="X", handle="x"
         )
     assert not Persona.objects.for_brand(brand).exists()
     assert AuditEvent.objects.count() == events_before
 
 
-def test_it_validates_the_stored_latent_on_every_save(persona):
-    persona.latent = np.full((10, 512), np.nan, np.float32).tobytes()
+def test_it_validates_a_versions_stored_latent_on_save(persona):
+    version = PersonaVersion(brand=persona.brand, persona=persona, number=2, operation="edit", num_ws=10, w_dim=512)
+    version.latent = np.full((10, 512), np.nan, np.float32).tobytes()
     with pytest.raises(ValidationError, match="NaN"):
-        persona.save()
-    persona.latent = b"\0" * 12
+        version.save()
+    version.latent = b"\0" * 12
     with pytest.raises(ValidationError, match="bytes"):
-        persona.save()
+        version.save()
 
 
 def test_it_finds_a_persona_only_through_its_brand(persona, other_persona, brand):

@@ -24,6 +24,12 @@ def brand_pages(brand, persona, asset):
         "persona-create": ("get", [brand.slug]),
         "persona-detail": ("get", [brand.slug, persona.pk]),
         "persona-render": ("post", [brand.slug, persona.pk]),
+        "persona-candidates": ("get", [brand.slug]),
+        "persona-breed": ("get", [brand.slug]),
+        "persona-edit": ("post", [brand.slug, persona.pk]),
+        "persona-apply": ("post", [brand.slug, persona.pk]),
+        "persona-rollback": ("post", [brand.slug, persona.pk, persona.current_version.pk]),
+        "library": ("get", [brand.slug]),
         "asset-image": ("get", [brand.slug, asset.pk]),
     }
     return {name: (method, reverse(name, args=args)) for name, (method, args) in pages.items()}

@@ -1,0 +1,38 @@
+
+import django.db.models.deletion
+from django.db import migrations, models
+
+
+def pin_current_versions(apps, schema_editor):
+    """Existing rows showed their persona's only latent: its version 1."""
+    Asset = apps.get_model("content", "Asset")
+    for row in Asset.objects.select_related("persona"):
+        row.version_id = row.persona.current_version_id
+        row.save(update_fields=["version"])
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ('avatars', '0003_persona_versions'),
+        ('content', '0001_initial'),
+    ]
+
+    operations = [
+        migrations.AddField(
+            model_name='asset',
+            name='identity_consistency',
+            field=models.FloatField(blank=True, null=True),
+        ),
+        migrations.AddField(
+            model_name='asset',
+            name='version',
+            field=models.ForeignKey(null=True, on_delete=django.db.models.deletion.CASCADE, related_name='assets', to='avatars.personaversion'),
+        ),
+        migrations.RunPython(pin_current_versions, migrations.RunPython.noop),
+        migrations.AlterField(
+            model_name='asset',
+            name='version',
+            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='assets', to='avatars.personaversion'),
+        ),
+    ]

@@ -1,0 +1,69 @@
+"""Identity consistency on the bundled default model (random weights, 64 px)."""
+
+import io
+
+import numpy as np
+from PIL import Image
+
+from avatars.services import library_item_create, persona_create_from_seed, persona_library_apply
+from content.models import Asset
+from generation.rendering import latent_from_seed, latents_thumbnails
+from generation.services import directions_compute, generation_job_run, generation_job_submit
+from generation.stylegan.identity import identity_consistency
+
+SEEDS = (1, 2, 3)
+
+
+def renders(model, latents):
+    """Pixels of each latent, rendered in one batch (the metric only sees pixels)."""
+    return [np.asarray(Image.open(io.BytesIO(png))) for png in latents_thumbnails(model=model, latents=np.stack(latents))]
+
+
+def test_it_stays_high_under_looks_and_poses_and_drops_when_the_identity_changes(owner, brand, generator_model):
+    directions_compute(model_id=generator_model.pk)
+    pose_direction = generator_model.directions.get(name="coarse-sefa-0")
+    look = library_item_create(
+        actor=owner, brand=brand, model=generator_model, kind="look", name="l", layer_group="fine", seed=500
+    )
+    pose = library_item_create(
+        actor=owner, brand=brand, model=generator_model, kind="pose", name="p", layer_group="coarse",
+        direction=pose_direction, strength=pose_direction.strength_max / 2,
+    )
+    kinds = ("look", "pose", "identity")
+    latents = []
+    for seed in SEEDS:
+        persona = persona_create_from_seed(
+            actor=owner, brand=brand, model=generator_model, seed=seed, name=f"P{seed}", handle=f"p{seed}"
+        )
+        reference = persona.latent_array()
+        other_identity = reference.copy()
+        rows = generator_model.identity_rows
+        other_identity[rows] = latent_from_seed(model=generator_model, seed=1000 + seed, truncation_psi=0.7)[rows]
+        latents += [
+            reference,
+            persona_library_apply(actor=owner, brand=brand, persona=persona, item=look).latent_array(),
+            persona_library_apply(actor=owner, brand=brand, persona=persona, item=pose).latent_array(),
+            other_identity,
+        ]
+    images = renders(generator_model, latents)
+    scores = {kind: [] for kind in kinds}
+    for i in range(0, len(images), 4):
+        for kind, image in zip(kinds, images[i + 1 : i + 4]):
+            scores[kind].append(identity_consistency(image, images[i]))
+    mean = {kind: float(np.mean(values)) for kind, values in scores.items()}
+    assert mean["look"] > 0.8 and mean["pose"] > 0.8, mean
+    assert mean["identity"] < min(mean["look"], mean["pose"]) - 0.15, mean
+    assert all(i < max(l, p) for i, l, p in zip(scores["identity"], scores["look"], scores["pose"])), scores
+
+
+def test_it_scores_every_rendered_asset_against_the_first_version(owner, brand, persona, generator_model, media_root):
+    first = generation_job_submit(actor=owner, brand=brand, persona=persona)
+    look = library_item_create(actor=owner, brand=brand, model=generator_model, kind="look", name="l", layer_group="fine", seed=9)
+    persona_library_apply(actor=owner, brand=brand, persona=persona, item=look)
+    second = generation_job_submit(actor=owner, brand=brand, persona=persona)
+    for job in (first, second):
+        generation_job_run(job_id=job.pk)
+    assets = {a.job_id: a for a in Asset.objects.for_brand(brand)}
+    assert assets[first.pk].identity_consistency == 1.0
+    assert 0.5 < assets[second.pk].identity_consistency < 1.0
+    assert assets[second.pk].metadata["provenance"]["identity_reference_version"] == 1

@@ -1,0 +1,147 @@
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+
+from audit.models import AuditEvent
+from generation.layer_groups import layer_groups_default, layer_groups_validate
+from generation.models import GeneratorModel
+from generation.services import generator_model_configure, generator_model_import
+from tests.conftest import PASSWORD
+from tests.stylegan.conftest import shared_fixture
+
+
+@pytest.fixture
+def models_root(db, settings, tmp_path):
+    settings.MODELS_ROOT = tmp_path / "models"
+    return settings.MODELS_ROOT
+
+
+@pytest.fixture
+def reference_pickle():
+    return shared_fixture("a_uncond_r32.G_ema.pkl")
+
+
+@pytest.fixture
+def operator(db):
+    return get_user_model().objects.create_superuser("root", "root@example.com", PASSWORD)
+
+
+def test_it_gives_a_new_model_coarse_middle_fine_groups_with_middle_as_identity(generator_model):
+    assert generator_model.layer_groups == [
+        {"name": "coarse", "start": 0, "end": 3},
+        {"name": "middle", "start": 4, "end": 7},
+        {"name": "fine", "start": 8, "end": 9},
+    ]
+    assert generator_model.identity_group == "middle" and generator_model.identity_rows == [4, 5, 6, 7]
+    assert [g["name"] for g in layer_groups_default(6)] == ["coarse", "middle", "fine"]
+
+
+@pytest.mark.parametrize(
+    "groups, identity, message",
+    [
+        ([{"name": "a", "start": 0, "end": 10}], "a", r"within 0\.\.9"),
+        ([{"name": "a", "start": 0, "end": 4}, {"name": "b", "start": 4, "end": 9}], "a", "overlap at W\\+ row 4"),
+        ([{"name": "a", "start": 0, "end": 3}, {"name": "a", "start": 4, "end": 9}], "a", "unique"),
+        ([{"name": "a", "start": 0, "end": 9}], "identity", "not one of the layer groups"),
+        ([{"name": "A B", "start": 0, "end": 9}], "A B", "lower-case"),
+        ([{"name": "a", "start": 3, "end": 1}], "a", "start ≤ end"),
+    ],
+)
+def test_it_refuses_invalid_layer_groups(groups, identity, message):
+    with pytest.raises(ValidationError, match=message):
+        layer_groups_validate(groups, num_ws=10, identity_group=identity)
+
+
+def test_it_renames_layer_groups_and_audits_it(generator_model, operator):
+    groups = [
+        {"name": "pose", "start": 0, "end": 2},
+        {"name": "identity", "start": 3, "end": 6},
+        {"name": "outfit", "start": 7, "end": 8},
+        {"name": "colour", "start": 9, "end": 9},
+    ]
+    generator_model_configure(
+        actor=operator, model=generator_model, layer_groups=groups, identity_group="identity",
+        class_names=[], licence_note="Ours", identity_min_distance=1.5,
+    )
+    generator_model.refresh_from_db()
+    assert generator_model.identity_rows == [3, 4, 5, 6]
+    event = AuditEvent.objects.get(action="generator_model.configured")
+    assert event.before["identity_group"] == "middle" and event.after["identity_group"] == "identity"
+
+
+def test_it_imports_an_nvidia_pickle_with_the_command(models_root, reference_pickle, capsys):
+    call_command("import_generator", str(reference_pickle), "--name", "Fixture r32", "--licence", "Test fixture only")
+    model = GeneratorModel.objects.get(slug="fixture-r32")
+    assert model.licence_note == "Test fixture only" and (models_root / "fixture-r32" / "weights.safetensors").is_file()
+    assert model.num_ws == 8 and [g["name"] for g in model.layer_groups] == ["coarse", "middle", "fine"]
+    assert "Imported fixture-r32" in capsys.readouterr().out
+
+
+def test_it_imports_one_of_our_checkpoint_directories(models_root, checkpoint_dir, operator):
+    model = generator_model_import(
+        actor=operator, source=checkpoint_dir, name="Copy", slug="copy", licence_note="Ours"
+    )
+    assert model.path == models_root / "copy" and model.sha256 == GeneratorModel.objects.get(slug="copy").sha256
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["/nonexistent.pkl"], "Cannot import /nonexistent.pkl"),
+        (["/etc/hostname"], "neither a .pkl file nor a checkpoint directory"),
+        (["{checkpoint}", "--class-names", "cat,dog"], "has 0 classes, but 2 class names"),
+        (["{checkpoint}", "--licence", " "], "A licence note is required"),
+    ],
+)
+def test_it_refuses_bad_imports_in_one_line(models_root, checkpoint_dir, args, message):
+    args = [a.replace("{checkpoint}", str(checkpoint_dir)) for a in args]
+    with pytest.raises(CommandError, match=message) as error:
+        call_command("import_generator", *args[:1], "--name", "Bad", "--licence", "x", *args[1:])
+    assert "\n" not in str(error.value)
+    assert not GeneratorModel.objects.exists() and not (models_root / "bad").exists()
+
+
+def test_it_lets_only_operators_import(models_root, checkpoint_dir, owner):
+    with pytest.raises(PermissionDenied):
+        generator_model_import(actor=owner, source=checkpoint_dir, name="X", slug="x", licence_note="x")
+
+
+def test_it_imports_and_configures_models_in_the_admin(client, models_root, checkpoint_dir, operator):
+    client.login(username="root", password=PASSWORD)
+    url = reverse("admin:generation_generatormodel_import")
+    assert b"Import a generator" in client.get(reverse("admin:generation_generatormodel_changelist")).content
+    bad = client.post(url, {"source": "/nope", "name": "A", "slug": "a", "licence_note": "x"})
+    assert bad.status_code == 200 and b"Cannot import /nope" in bad.content
+    response = client.post(url, {"source": str(checkpoint_dir), "name": "A", "slug": "a", "licence_note": "Ours"})
+    model = GeneratorModel.objects.get(slug="a")
+    assert response.status_code == 302
+    change = reverse("admin:generation_generatormodel_change", args=[model.pk])
+    overlapping = '[{"name": "a", "start": 0, "end": 5}, {"name": "b", "start": 5, "end": 9}]'
+    form = {"licence_note": "Ours", "class_names": "[]", "layer_groups": overlapping, "identity_group": "a",
+            "identity_min_distance": "2.0"}
+    assert b"overlap at W+ row 5" in client.post(change, form).content
+    form["layer_groups"] = overlapping.replace('"start": 5', '"start": 6')
+    assert client.post(change, form).status_code == 302
+    model.refresh_from_db()
+    assert model.identity_rows == [0, 1, 2, 3, 4, 5]
+    assert AuditEvent.objects.filter(action="generator_model.configured", actor=operator).exists()
+
+
+def test_it_computes_directions_for_every_layer_group_once(generator_model):
+    from generation.services import directions_compute
+
+    created = directions_compute(model_id=generator_model.pk)
+    assert created == 3 * (5 + 5) and directions_compute(model_id=generator_model.pk) == 0
+    direction = generator_model.directions.get(name="middle-sefa-0")
+    assert direction.kind == "sefa" and direction.layer_group == "middle"
+    assert direction.vector_array().shape == (512,) and abs(float((direction.vector_array() ** 2).sum()) - 1) < 1e-5
+    assert direction.strength_min == -direction.strength_max < 0
+    assert AuditEvent.objects.filter(action="generator_model.directions_computed").count() == 2
+
+
+def test_it_queues_direction_finding_after_a_model_is_registered(models_root, checkpoint_dir, operator, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        generator_model_import(actor=operator, source=checkpoint_dir, name="Q", slug="q", licence_note="Ours")
+    assert len(callbacks) == 1

@@ -1,0 +1,68 @@
+import pytest
+from django.urls import reverse
+
+from avatars.models import LibraryItem, Persona, PersonaVersion
+from avatars.services import library_item_create
+from brands.models import LayerGroupPermission
+from generation.services import directions_compute
+from tests.web.test_pages import login
+
+
+@pytest.fixture
+def look(owner, brand, generator_model):
+    return library_item_create(actor=owner, brand=brand, model=generator_model, kind="look", name="Gala", layer_group="fine", seed=5)
+
+
+def test_it_shows_a_candidate_grid_whose_tiles_lead_to_the_create_form(client, member, brand, generator_model):
+    login(client, member)
+    url = reverse("persona-candidates", args=[brand.slug])
+    response = client.get(url, {"model": generator_model.pk, "first_seed": 100, "count": 3, "truncation_psi": 0.6})
+    assert response.content.count(b"data:image/png;base64,") == 3 and b"seed 102" in response.content
+    assert generator_model.licence_note.encode() in response.content
+    pick = client.get(reverse("persona-create", args=[brand.slug]), {"seed": 101, "model": generator_model.pk, "truncation_psi": 0.6})
+    assert b'value="101"' in pick.content
+    too_many = client.get(url, {"model": generator_model.pk, "first_seed": 0, "count": 40, "truncation_psi": 0.6})
+    assert b"less than or equal to 16" in too_many.content and b"data:image/png" not in too_many.content
+
+
+def test_it_edits_applies_and_rolls_back_from_the_persona_page(client, member, brand, persona, look, generator_model):
+    directions_compute(model_id=generator_model.pk)
+    direction = generator_model.directions.get(name="coarse-pca-0")
+    login(client, member)
+    detail = reverse("persona-detail", args=[brand.slug, persona.pk])
+    bad = client.post(reverse("persona-edit", args=[brand.slug, persona.pk]), {"direction": direction.pk, "strength": 1e6})
+    assert bad.status_code == 400 and b"Strength for coarse-pca-0 must be within" in bad.content
+    assert client.post(reverse("persona-edit", args=[brand.slug, persona.pk]), {"direction": direction.pk, "strength": 0.1}).url == detail
+    assert client.post(reverse("persona-apply", args=[brand.slug, persona.pk]), {"item": look.pk}).url == detail
+    first = PersonaVersion.objects.for_brand(brand).get(persona=persona, number=1)
+    client.post(reverse("persona-rollback", args=[brand.slug, persona.pk, first.pk]))
+    page = client.get(detail).content
+    assert b"Rolled back" in page and b"Look applied" in page and b"Edited along a direction" in page
+    persona.refresh_from_db()
+    assert (persona.current_version.number, persona.current_version.sha256) == (4, first.sha256)
+
+
+def test_it_breeds_from_a_form_and_shows_unknown_groups_as_errors(client, member, brand, persona, other_persona):
+    login(client, member)
+    url = reverse("persona-breed", args=[brand.slug])
+    data = {"base": persona.pk, "donor": persona.pk, "layer_groups": "outfit", "name": "Kid", "handle": "kid"}
+    assert b"Unknown layer group" in client.post(url, data).content
+    assert client.post(url, {**data, "donor": other_persona.pk}).status_code == 200  # not offered: another brand's
+    response = client.post(url, {**data, "layer_groups": "fine"})
+    assert response.status_code == 302 and Persona.objects.for_brand(brand).filter(handle="kid").exists()
+
+
+def test_it_manages_the_library_and_permissions(client, owner, member, viewer, brand, generator_model):
+    login(client, member)
+    url = reverse("library", args=[brand.slug])
+    data = {"kind": "look", "name": "Red", "model": generator_model.pk, "layer_group": "middle", "seed": 3}
+    assert b"identity group" in client.post(url, data).content
+    assert client.post(url, {**data, "layer_group": "fine"}).status_code == 302
+    assert client.post(url, {"role": "creator", "layer_groups": "fine"}).status_code == 403
+    login(client, owner)
+    assert client.post(url, {"role": "creator", "layer_groups": "fine"}).status_code == 302
+    assert LayerGroupPermission.objects.get(brand=brand).layer_groups == ["fine"]
+    assert b"Red" in client.get(url).content
+    login(client, viewer)
+    assert client.get(url).status_code == 200 and client.post(url, {**data, "name": "X"}).status_code == 403
+    assert LibraryItem.objects.for_brand(brand).count() == 1
