@@ -146,6 +146,16 @@ def _class_names_validate(class_names, *, c_dim):
     return [n.strip() for n in class_names]
 
 
+def generator_model_destination_check(*, slug):
+    """MODELS_ROOT/<slug>, after checking that neither the slug nor the directory is taken."""
+    if GeneratorModel.objects.filter(slug=slug).exists():
+        raise ValidationError({"slug": f"A generator model with the slug {slug!r} already exists."})
+    destination = Path(settings.MODELS_ROOT) / slug
+    if destination.exists():
+        raise ValidationError({"slug": f"{destination} already exists; choose another slug or move it away."})
+    return destination
+
+
 def generator_model_import(*, actor, source, name, slug, licence_note, class_names=()):
     """Import a checkpoint into MODELS_ROOT/<slug> and register it.
 
@@ -160,11 +170,7 @@ def generator_model_import(*, actor, source, name, slug, licence_note, class_nam
         raise PermissionDenied("Only operators (staff) may import generator models.")
     if not licence_note.strip():
         raise ValidationError({"licence_note": "A licence note is required: where the weights come from and what they may be used for."})
-    if GeneratorModel.objects.filter(slug=slug).exists():
-        raise ValidationError({"slug": f"A generator model with the slug {slug!r} already exists."})
-    destination = Path(settings.MODELS_ROOT) / slug
-    if destination.exists():
-        raise ValidationError({"slug": f"{destination} already exists; choose another slug or move it away."})
+    destination = generator_model_destination_check(slug=slug)
     try:
         checkpoint_import(source=Path(source), directory=destination)
     except ModelUnavailable as exc:

@@ -112,10 +112,11 @@ def run_dataset(args: argparse.Namespace) -> None:
     print(f"wrote {args.count} images and dataset.json to {args.out_dir}")
 
 
-def run_train(args: argparse.Namespace) -> None:
-    from .loop import TrainOptions, train
+def train_options(args: argparse.Namespace):
+    """The ``train`` subcommand's arguments as TrainOptions."""
+    from .loop import TrainOptions
 
-    options = TrainOptions(
+    return TrainOptions(
         data=args.data,
         run_dir=args.run_dir,
         preset=args.preset,
@@ -146,7 +147,12 @@ def run_train(args: argparse.Namespace) -> None:
         threads=args.threads,
         export_dir=args.export_dir,
     )
-    train(options)
+
+
+def run_train(args: argparse.Namespace) -> None:
+    from .loop import train
+
+    train(train_options(args))
 
 
 def run_metrics(args: argparse.Namespace) -> None:
