@@ -33,6 +33,14 @@ This package imports no Django. Public API::
   on CPU everything runs in float32. ``ops.use_reference_ops()`` forces the readable
   pure-PyTorch ops.
 - Outputs are deterministic for the same inputs on the same device.
+- ``directions``: latent directions per model: ``sefa_directions`` (closed-form
+  factorization of the style-affine weights of chosen W+ rows), ``ganspace_directions``
+  (PCA of sampled w), ``interfacegan_direction`` (a linear boundary fitted on labelled
+  w), ``strength_range``, ``direction_apply`` and ``rows_mix`` on chosen rows only.
+- ``identity.identity_consistency(image, reference)``: a [0, 1] score of how much a
+  render keeps the structure of a reference render (see that module for the metric).
+- ``training``: the GAN training loop, demo dataset and metrics
+  (``python -m generation.stylegan.training --help``).
 - Errors: ``CheckpointError`` (a ValueError) for unusable checkpoints; ValueError for
   bad shapes, labels, ranges or latents.
 
