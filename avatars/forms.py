@@ -1,7 +1,7 @@
 from django import forms
 
 from brands.models import Role
-from generation.models import Direction, GeneratorModel
+from generation.models import GeneratorModel
 
 from .models import LibraryItem
 from .services import CANDIDATES_MAX, SEED_MAX, TRUNCATION_PSI_RANGE
@@ -93,13 +93,13 @@ class LibraryItemForm(forms.Form):
     truncation_psi = _truncation_field(required=False)
     class_index = _class_field()
     source_version = forms.ModelChoiceField(queryset=None, required=False, help_text="… or one of your persona versions …")
-    direction = forms.ModelChoiceField(queryset=Direction.objects.select_related("model"), required=False,
-                                       help_text="… or a direction, with a strength.")
+    direction = forms.ModelChoiceField(queryset=None, required=False, help_text="… or a direction, with a strength.")
     strength = forms.FloatField(required=False)
 
-    def __init__(self, *args, versions, **kwargs):
+    def __init__(self, *args, versions, directions, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["source_version"].queryset = versions
+        self.fields["direction"].queryset = directions
         self.fields["source_version"].label_from_instance = lambda v: f"@{v.persona.handle} v{v.number} ({v.operation})"
 
     def clean(self):
@@ -118,3 +118,27 @@ class LayerGroupPermissionForm(forms.Form):
     def clean_layer_groups(self):
         groups = _comma_list(self.cleaned_data["layer_groups"])
         return groups or None
+
+
+def _seed_list(text):
+    seeds = []
+    for item in _comma_list(text):
+        if not item.isdigit() or int(item) > SEED_MAX:
+            raise forms.ValidationError(f"{item!r} is not a seed (a whole number from 0 to {SEED_MAX}).")
+        seeds.append(int(item))
+    return seeds
+
+
+class DirectionTeachForm(forms.Form):
+    model = ModelChoiceField(queryset=GeneratorModel.objects.all(), empty_label=None)
+    name = forms.SlugField(max_length=80, help_text="e.g. smiling")
+    layer_group = forms.CharField(max_length=40, help_text="The group it acts on, e.g. coarse or middle.")
+    positive_seeds = forms.CharField(help_text="Seeds whose personas show the trait, comma-separated (see the candidate grid).")
+    negative_seeds = forms.CharField(help_text="Seeds whose personas do not.")
+    class_index = _class_field()
+
+    def clean_positive_seeds(self):
+        return _seed_list(self.cleaned_data["positive_seeds"])
+
+    def clean_negative_seeds(self):
+        return _seed_list(self.cleaned_data["negative_seeds"])

@@ -239,7 +239,9 @@ def persona_breed(*, actor, brand, base, donor, layer_groups, name, handle):
 # --- editing, looks and poses ------------------------------------------------------
 
 
-def _direction_of_model(direction, model):
+def _direction_of_model(direction, model, brand):
+    if direction.brand_id not in (None, brand.pk):
+        raise ValidationError({"direction": "No such direction: it was taught by another brand."})
     if direction.model_id != model.pk:
         raise ValidationError(
             {"direction": f"Direction {direction.name} belongs to model {direction.model.slug}, not {model.slug}."}
@@ -251,7 +253,7 @@ def persona_edit(*, actor, brand, persona, direction, strength):
     """A new version moved `strength` along `direction` on the direction's layer group."""
     brand_role_require(user=actor, brand=brand, roles=CREATE_ROLES)
     _persona_of_brand(persona, brand)
-    _direction_of_model(direction, persona.model)
+    _direction_of_model(direction, persona.model, brand)
     direction.strength_validate(strength)
     rows = persona.model.layer_group_rows(direction.layer_group)
     from generation.rendering import latent_direction_apply
@@ -287,7 +289,7 @@ def library_item_create(
         raise ValidationError("Give exactly one source: a persona version, a seed, or a direction with a strength.")
     item = LibraryItem(brand=brand, model=model, kind=kind, name=name, layer_group=layer_group, created_by=actor)
     if direction is not None:
-        _direction_of_model(direction, model)
+        _direction_of_model(direction, model, brand)
         if direction.layer_group != layer_group:
             raise ValidationError(
                 {"direction": f"Direction {direction.name} acts on {direction.layer_group!r}, not {layer_group!r}."}

@@ -15,4 +15,5 @@ urlpatterns = [
         name="persona-rollback",
     ),
     path("brands/<slug:brand_slug>/library/", views.library, name="library"),
+    path("brands/<slug:brand_slug>/directions/new", views.direction_teach_view, name="direction-teach"),
 ]

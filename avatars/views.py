@@ -11,9 +11,11 @@ from brands.models import CREATE_ROLES, Role
 from brands.selectors import brand_access_get, layer_group_permissions_for_brand
 from brands.services import layer_group_permission_set
 from content.selectors import assets_for_persona
-from generation.selectors import directions_for_model, generation_jobs_for_persona
+from generation.selectors import directions_for_brand, generation_jobs_for_persona
+from generation.services import direction_teach
 
 from .forms import (
+    DirectionTeachForm,
     CandidateGridForm,
     LayerGroupPermissionForm,
     LibraryApplyForm,
@@ -115,7 +117,7 @@ def _persona_page(request, access, persona, *, edit_form=None, apply_form=None, 
             "assets": assets_for_persona(brand=access.brand, persona=persona),
             "jobs": jobs,
             "can_render": can_change,
-            "edit_form": edit_form or (PersonaEditForm(directions=directions_for_model(model=persona.model)) if can_change else None),
+            "edit_form": edit_form or (PersonaEditForm(directions=directions_for_brand(brand=access.brand, model=persona.model)) if can_change else None),
             "apply_form": apply_form or (LibraryApplyForm(items=library_items_for_brand(brand=access.brand, model=persona.model)) if can_change else None),
             # Refresh while a render is pending so its image appears by itself.
             "refresh": any(not job.is_finished for job in jobs),
@@ -138,7 +140,7 @@ def persona_edit_view(request, brand_slug, persona_id):
     persona = persona_get(brand=access.brand, persona_id=persona_id)
     if access.role not in CREATE_ROLES:
         raise PermissionDenied
-    form = PersonaEditForm(request.POST, directions=directions_for_model(model=persona.model))
+    form = PersonaEditForm(request.POST, directions=directions_for_brand(brand=access.brand, model=persona.model))
     if form.is_valid():
         try:
             version = persona_edit(actor=request.user, brand=access.brand, persona=persona, **form.cleaned_data)
@@ -194,7 +196,8 @@ def library(request, brand_slug):
     can_create = access.role in CREATE_ROLES
     is_owner = access.role == Role.OWNER
     versions = persona_versions_of_brand(brand=access.brand)
-    item_form = LibraryItemForm(versions=versions) if can_create else None
+    directions = directions_for_brand(brand=access.brand)
+    item_form = LibraryItemForm(versions=versions, directions=directions) if can_create else None
     permission_form = LayerGroupPermissionForm() if is_owner else None
     if request.method == "POST":
         if "role" in request.POST:
@@ -205,7 +208,7 @@ def library(request, brand_slug):
         else:
             if not can_create:
                 raise PermissionDenied
-            item_form = LibraryItemForm(request.POST, versions=versions)
+            item_form = LibraryItemForm(request.POST, versions=versions, directions=directions)
             form, save = item_form, lambda data: library_item_create(actor=request.user, brand=access.brand, **data)
         if form.is_valid():
             try:
@@ -226,3 +229,20 @@ def library(request, brand_slug):
             "permission_form": permission_form,
         },
     )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def direction_teach_view(request, brand_slug):
+    """Teach a direction from labelled examples; it joins the brand's edit and pose choices."""
+    access = _creator_access(request, brand_slug)
+    form = DirectionTeachForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            direction = direction_teach(actor=request.user, brand=access.brand, **form.cleaned_data)
+        except ValidationError as exc:
+            service_errors_add(form, exc)
+        else:
+            messages.success(request, f"Taught {direction.name} ({direction.strength_min:.2f} to {direction.strength_max:.2f}).")
+            return redirect("brand-dashboard", brand_slug=access.brand.slug)
+    return render(request, "avatars/direction_teach.html", {"brand": access.brand, "form": form})

@@ -161,6 +161,9 @@ class Direction(models.Model):
         INTERFACEGAN = "interfacegan", "Linear boundary on labels (InterFaceGAN)"
 
     model = models.ForeignKey(GeneratorModel, on_delete=models.CASCADE, related_name="directions")
+    # None: computed for the model, offered to every brand; set: taught by that brand
+    # from examples it labelled, offered to it alone.
+    brand = models.ForeignKey("brands.Brand", null=True, blank=True, on_delete=models.CASCADE, related_name="directions")
     name = models.CharField(max_length=80)
     kind = models.CharField(max_length=16, choices=Kind.choices)
     layer_group = models.CharField(max_length=40)
@@ -172,7 +175,10 @@ class Direction(models.Model):
     class Meta:
         ordering = ["model", "layer_group", "name"]
         constraints = [
-            models.UniqueConstraint(fields=["model", "name"], name="direction_unique_model_name"),
+            models.UniqueConstraint(
+                fields=["model", "name"], condition=models.Q(brand=None), name="direction_unique_model_name"
+            ),
+            models.UniqueConstraint(fields=["model", "brand", "name"], name="direction_unique_brand_name"),
             models.CheckConstraint(condition=models.Q(strength_min__lt=models.F("strength_max")), name="direction_range"),
         ]
 

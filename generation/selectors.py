@@ -1,9 +1,13 @@
-from .models import GenerationJob
+from django.db.models import Q
+
+from .models import Direction, GenerationJob
 
 
 def generation_jobs_for_persona(*, brand, persona, limit=10):
     return list(GenerationJob.objects.for_brand(brand).filter(persona=persona)[:limit])
 
 
-def directions_for_model(*, model):
-    return model.directions.all()
+def directions_for_brand(*, brand, model=None):
+    """The model-wide directions and those the brand taught, of one model or all."""
+    directions = Direction.objects.select_related("model").filter(Q(brand=None) | Q(brand=brand))
+    return directions if model is None else directions.filter(model=model)

@@ -30,6 +30,7 @@ from content.services import asset_create, asset_file_save
 
 from .layer_groups import DEFAULT_IDENTITY_GROUP, layer_groups_default, layer_groups_validate
 from .models import Direction, GenerationJob, GeneratorModel
+from .selectors import directions_for_brand
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ def directions_compute(*, model_id):
         return 0
     found = directions_compute_for(model=model)
     with transaction.atomic():
-        existing = set(model.directions.values_list("name", flat=True))
+        existing = set(model.directions.filter(brand=None).values_list("name", flat=True))
         new = [
             Direction(model=model, **{**d, "vector": np.ascontiguousarray(d["vector"], dtype="<f4").tobytes()})
             for d in found
@@ -144,6 +145,55 @@ def _class_names_validate(class_names, *, c_dim):
     if any(not isinstance(n, str) or not n.strip() for n in class_names) or len(set(class_names)) != len(class_names):
         raise ValidationError({"class_names": "Class names must be distinct, non-empty text."})
     return [n.strip() for n in class_names]
+
+
+LABELLED_EXAMPLES_MIN = 3
+
+
+@transaction.atomic
+def direction_teach(*, actor, brand, model, name, layer_group, positive_seeds, negative_seeds, class_index=None):
+    """A brand's own direction, fitted (InterFaceGAN-style) on personas it labelled:
+    seeds that show a trait against seeds that do not. Offered to that brand only."""
+    from generation.rendering import direction_from_labelled_seeds
+
+    brand_role_require(user=actor, brand=brand, roles=CREATE_ROLES)
+    errors = {}
+    if layer_group not in {g["name"] for g in model.layer_groups}:
+        errors["layer_group"] = f"Model {model.slug} has no layer group {layer_group!r}."
+    for field, seeds in (("positive_seeds", positive_seeds), ("negative_seeds", negative_seeds)):
+        if len(set(seeds)) < LABELLED_EXAMPLES_MIN:
+            errors[field] = f"Label at least {LABELLED_EXAMPLES_MIN} different seeds on each side."
+    if set(positive_seeds) & set(negative_seeds):
+        errors["negative_seeds"] = "A seed cannot be labelled both ways."
+    if directions_for_brand(brand=brand, model=model).filter(name=name).exists():
+        errors["name"] = f"Model {model.slug} already has a direction named {name!r}."
+    if errors:
+        raise ValidationError(errors)
+    try:
+        fitted = direction_from_labelled_seeds(
+            model=model, positive_seeds=positive_seeds, negative_seeds=negative_seeds, class_index=class_index
+        )
+    except ValueError as exc:
+        raise ValidationError({"class_index": str(exc)}) from exc
+    direction = Direction.objects.create(
+        model=model,
+        brand=brand,
+        name=name,
+        layer_group=layer_group,
+        kind=fitted["kind"],
+        vector=np.ascontiguousarray(fitted["vector"], dtype="<f4").tobytes(),
+        strength_min=fitted["strength_min"],
+        strength_max=fitted["strength_max"],
+    )
+    audit_record(
+        actor=actor,
+        brand=brand,
+        action="direction.taught",
+        target=direction,
+        after={"model": model.slug, "name": name, "layer_group": layer_group,
+               "positive_seeds": sorted(set(positive_seeds)), "negative_seeds": sorted(set(negative_seeds))},
+    )  # fmt: skip
+    return direction
 
 
 def generator_model_destination_check(*, slug):

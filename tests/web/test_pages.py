@@ -30,6 +30,7 @@ def brand_pages(brand, persona, asset):
         "persona-apply": ("post", [brand.slug, persona.pk]),
         "persona-rollback": ("post", [brand.slug, persona.pk, persona.current_version.pk]),
         "library": ("get", [brand.slug]),
+        "direction-teach": ("get", [brand.slug]),
         "asset-image": ("get", [brand.slug, asset.pk]),
     }
     return {name: (method, reverse(name, args=args)) for name, (method, args) in pages.items()}
