@@ -43,6 +43,15 @@ from .services import (
 )
 
 
+def _persona_to_change(request, brand_slug, persona_id):
+    """(access, persona) for a change: 404 outside the brand, 403 below creator."""
+    access = brand_access_get(user=request.user, brand_slug=brand_slug)
+    persona = persona_get(brand=access.brand, persona_id=persona_id)
+    if access.role not in CREATE_ROLES:
+        raise PermissionDenied
+    return access, persona
+
+
 def _creator_access(request, brand_slug):
     access = brand_access_get(user=request.user, brand_slug=brand_slug)
     if access.role not in CREATE_ROLES:
@@ -136,10 +145,7 @@ def persona_detail(request, brand_slug, persona_id):
 @login_required
 @require_POST
 def persona_edit_view(request, brand_slug, persona_id):
-    access = brand_access_get(user=request.user, brand_slug=brand_slug)
-    persona = persona_get(brand=access.brand, persona_id=persona_id)
-    if access.role not in CREATE_ROLES:
-        raise PermissionDenied
+    access, persona = _persona_to_change(request, brand_slug, persona_id)
     form = PersonaEditForm(request.POST, directions=directions_for_brand(brand=access.brand, model=persona.model))
     if form.is_valid():
         try:
@@ -155,10 +161,7 @@ def persona_edit_view(request, brand_slug, persona_id):
 @login_required
 @require_POST
 def persona_apply_view(request, brand_slug, persona_id):
-    access = brand_access_get(user=request.user, brand_slug=brand_slug)
-    persona = persona_get(brand=access.brand, persona_id=persona_id)
-    if access.role not in CREATE_ROLES:
-        raise PermissionDenied
+    access, persona = _persona_to_change(request, brand_slug, persona_id)
     form = LibraryApplyForm(request.POST, items=library_items_for_brand(brand=access.brand, model=persona.model))
     if form.is_valid():
         try:
@@ -174,11 +177,8 @@ def persona_apply_view(request, brand_slug, persona_id):
 @login_required
 @require_POST
 def persona_rollback_view(request, brand_slug, persona_id, version_id):
-    access = brand_access_get(user=request.user, brand_slug=brand_slug)
-    persona = persona_get(brand=access.brand, persona_id=persona_id)
+    access, persona = _persona_to_change(request, brand_slug, persona_id)
     version = persona_version_get(brand=access.brand, persona=persona, version_id=version_id)
-    if access.role not in CREATE_ROLES:
-        raise PermissionDenied
     try:
         new = persona_rollback(actor=request.user, brand=access.brand, persona=persona, version=version)
     except ValidationError as exc:

@@ -9,9 +9,9 @@ from typing import Any
 
 
 class ChannelSchedule:
-    """The StyleGAN2 paper's feature-map schedule, shared by generator and discriminator:
-    ``min(channel_base // res, channel_max)`` maps at resolution ``res``, and float16
-    (on CUDA) for the last ``num_fp16_res`` resolutions."""
+    """What generator and discriminator configs share: the StyleGAN2 paper's feature-map
+    schedule, ``min(channel_base // res, channel_max)`` maps at resolution ``res``,
+    float16 (on CUDA) for the last ``num_fp16_res`` resolutions, and JSON round trips."""
 
     img_resolution: int
     channel_base: int
@@ -25,6 +25,20 @@ class ChannelSchedule:
     def fp16_resolution(self) -> int:
         """The lowest resolution whose block runs in float16 on CUDA."""
         return max(2 ** (int(math.log2(self.img_resolution)) + 1 - self.num_fp16_res), 8)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as JSON-ready data (a dataclass's fields)."""
+        data = dataclasses.asdict(self)
+        data["resample_filter"] = list(self.resample_filter)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]):
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} keys: {', '.join(unknown)}")
+        return cls(**data)
 
 
 @dataclass(frozen=True)
@@ -76,15 +90,3 @@ class GeneratorConfig(ChannelSchedule):
         """Rows of W+: one per convolution layer plus the last toRGB layer."""
         return 2 * len(self.block_resolutions)
 
-    def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["resample_filter"] = list(self.resample_filter)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "GeneratorConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown generator config keys: {', '.join(unknown)}")
-        return cls(**data)

@@ -23,10 +23,8 @@ Input images [N, C, R, R] nominally in [-1, 1]; output logits [N, 1].
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
@@ -71,18 +69,6 @@ class DiscriminatorConfig(ChannelSchedule):
             return 0
         return self.channels(4) if self.cmap_dim is None else self.cmap_dim
 
-    def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["resample_filter"] = list(self.resample_filter)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "DiscriminatorConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown discriminator config keys: {', '.join(unknown)}")
-        return cls(**data)
 
 
 def downsample2d(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
