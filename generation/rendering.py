@@ -37,6 +37,7 @@ from generation.stylegan.directions import (
     interfacegan_direction,
     rows_mix,
     sample_w,
+    seeds_to_w,
     sefa_directions,
     strength_range,
 )
@@ -297,13 +298,9 @@ def direction_from_labelled_seeds(*, model, positive_seeds, negative_seeds, clas
     those of `negative_seeds`, with a strength range measured on the model's
     population. Returns a dict ready for a Direction row (less name and group)."""
     G = generator_get(model=model, device="cpu")
-    seeds = [*positive_seeds, *negative_seeds]
-    z = torch.stack([seed_to_z(seed, G.config.z_dim) for seed in seeds])
-    c = class_label(G.config, class_index)
-    with torch.no_grad():
-        w = G.mapping(z, None if c is None else c[None].repeat(len(seeds), 1), truncation_psi=truncation_psi)[:, 0]
+    w = seeds_to_w(G, [*positive_seeds, *negative_seeds], class_index, truncation_psi)
     labels = np.array([1] * len(positive_seeds) + [0] * len(negative_seeds))
-    vector = interfacegan_direction(w.numpy().astype(np.float32), labels)
+    vector = interfacegan_direction(w, labels)
     low, high = strength_range(sample_w(G, DIRECTION_SAMPLES, seed=0, class_index=class_index), vector)
     return dict(kind="interfacegan", vector=vector, strength_min=low, strength_max=high)
 

@@ -16,7 +16,7 @@ import torch
 from .bias_act import bias_act_reference
 from .fast_cpu import modulated_conv2d_fast, upfirdn2d_fast
 from .modulated_conv2d import modulated_conv2d_reference
-from .upfirdn2d import IntPair, upfirdn2d_reference
+from .upfirdn2d import IntPair, filter_size, upfirdn2d_reference
 
 _force_reference = contextvars.ContextVar("force_reference_ops", default=False)
 
@@ -91,7 +91,6 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
 
 def upsample2d(x: torch.Tensor, f: torch.Tensor, up: int = 2) -> torch.Tensor:
     """Upsample x [N, C, H, W] -> [N, C, H * up, W * up] through the FIR filter f."""
-    fw = f.shape[-1]
-    fh = f.shape[0]
+    fw, fh = filter_size(f)
     padding = [(fw + up - 1) // 2, (fw - up) // 2, (fh + up - 1) // 2, (fh - up) // 2]
     return upfirdn2d(x, f, up=up, padding=padding, gain=up * up)

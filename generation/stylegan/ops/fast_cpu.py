@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from .bias_act import resolve_activation
 from .modulated_conv2d import up2_filter_padding
-from .upfirdn2d import IntPair, as_padding, as_pair, upfirdn2d_reference
+from .upfirdn2d import IntPair, as_padding, as_pair, filter_size, upfirdn2d_reference
 
 CHANNELS_LAST = torch.channels_last
 
@@ -57,7 +57,7 @@ def upfirdn2d_fast(
     upx, upy = as_pair(up, "up")
     downx, downy = as_pair(down, "down")
     px0, px1, py0, py1 = as_padding(padding)
-    fh, fw = (f.shape[0], f.shape[0]) if f.ndim == 1 else tuple(f.shape)
+    fw, fh = filter_size(f)
     channels = x.shape[1]
     x = x.contiguous(memory_format=CHANNELS_LAST)
     if (upx, upy, downx, downy) == (1, 1, 1, 1) and px0 == px1 >= 0 and py0 == py1 >= 0:

@@ -410,6 +410,8 @@ def train(options: TrainOptions, log: Callable[[str], None] | None = None) -> di
         f"target {total_nimg / 1000:g} kimg"
     )
 
+    # On the CPU the fast path is for inference; the no-grad parts of a training step
+    # (fakes for D, bf16 autocast) stay on the references too.
     use_reference = device.type == "cpu" or options.reference_ops
     ops_context = ops.use_reference_ops if use_reference else contextlib.nullcontext
     start = time.perf_counter()
