@@ -11,8 +11,6 @@ through memory again. So this path
 - filters with depthwise convolutions that pad by themselves, or with a strided
   transposed depthwise convolution for up-sampling, never materialising zero-stuffed or
   padded copies,
-- computes demodulation coefficients with one small matrix product instead of the
-  [N, O, I, k, k] modulated weight tensor,
 - fuses demodulation, noise, bias and gain into one multiply-add and applies the
   activation in place (leaky ReLU is positively homogeneous: act(g·y) = g·act(y)).
 """
@@ -23,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from .bias_act import resolve_activation
-from .modulated_conv2d import up2_filter_padding
+from .modulated_conv2d import demodulation_coefficients, up2_filter_padding
 from .upfirdn2d import IntPair, as_padding, as_pair, filter_size, upfirdn2d_reference
 
 CHANNELS_LAST = torch.channels_last
@@ -122,8 +120,7 @@ def modulated_conv2d_fast(
     n, o = x.shape[:2]
     scale = torch.full((n, o), gain, dtype=x.dtype)
     if demodulate:
-        energy = styles.square() @ weight.square().sum(dim=[2, 3]).t()
-        scale = scale * (energy + 1e-8).rsqrt()
+        scale = scale * demodulation_coefficients(weight, styles)
     offset = torch.zeros((), dtype=x.dtype)
     if noise is not None:
         offset = offset + noise * gain

@@ -38,9 +38,12 @@ def demodulation_coefficients(weight: torch.Tensor, styles: torch.Tensor) -> tor
     """1 / ||w'||_2 per sample and output channel, w' = weight scaled by the styles.
 
     weight: [O, I, k, k]; styles: [N, I] -> [N, O].
+
+    ||w'||^2 = sum_i styles[n, i]^2 * sum_kk weight[o, i]^2: one [N, I] × [I, O] product
+    instead of materialising the [N, O, I, k, k] modulated weights.
     """
-    w = weight.unsqueeze(0) * styles[:, None, :, None, None]
-    return (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()
+    energy = styles.square() @ weight.square().sum(dim=[2, 3]).t()
+    return (energy + 1e-8).rsqrt()
 
 
 def fp16_prescale(weight: torch.Tensor, styles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -7,6 +7,8 @@
         train or resume (RUN_DIR/checkpoint) and export G_ema to RUN_DIR/export
     metrics GENERATOR_DIR --data TRAIN_DIR --heldout HELDOUT_DIR [--classifier DIR]
         conditioning accuracy, Fréchet distance and diversity, as JSON
+    card GENERATOR_DIR --name NAME --licence TEXT
+        render the sample grids and write MODEL_CARD.md (from training.json, metrics.json)
 
 Errors exit non-zero with a one-line message.
 """
@@ -94,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     me.add_argument("--threads", type=_positive_int)
     me.add_argument("--device", default="cpu")
     me.add_argument("--out", help="write the metrics JSON here too")
+
+    card = sub.add_parser("card", help="render the sample grids and write MODEL_CARD.md")
+    card.add_argument("generator", help="an exported generator directory (with training.json)")
+    card.add_argument("--name", required=True)
+    card.add_argument("--licence", required=True, help="what the trained weights may be used for")
     return parser
 
 
@@ -180,10 +187,16 @@ def run_metrics(args: argparse.Namespace) -> None:
     print(text)
 
 
+def run_card(args: argparse.Namespace) -> None:
+    from .model_card import write_model_card
+
+    print(f"wrote {write_model_card(args.generator, name=args.name, licence_note=args.licence)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        {"dataset": run_dataset, "train": run_train, "metrics": run_metrics}[args.command](args)
+        {"dataset": run_dataset, "train": run_train, "metrics": run_metrics, "card": run_card}[args.command](args)
     except (ValueError, RuntimeError, OSError) as error:
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         print(f"error: {message}", file=sys.stderr)

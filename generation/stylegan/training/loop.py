@@ -260,10 +260,11 @@ def read_state(run_dir: Path) -> dict[str, Any] | None:
 # --------------------------------------------------------------------------------------
 
 
-def grid_classes(dataset: ImageDataset, rows: int) -> list[int | None]:
-    if dataset.c_dim == 0:
+def grid_classes(c_dim: int, rows: int) -> list[int | None]:
+    """Up to ``rows`` class indices spread evenly over 0..c_dim-1 ([None] * rows if unconditional)."""
+    if c_dim == 0:
         return [None] * rows
-    return sorted({int(round(i * (dataset.c_dim - 1) / max(rows - 1, 1))) for i in range(rows)})
+    return sorted({int(round(i * (c_dim - 1) / max(rows - 1, 1))) for i in range(rows)})
 
 
 @torch.no_grad()
@@ -383,7 +384,7 @@ def train(options: TrainOptions, log: Callable[[str], None] | None = None) -> di
 
     total_nimg = options.steps * options.batch if options.steps is not None else int(options.kimg * 1000)
     ema_nimg_base = (options.ema_kimg if options.ema_kimg is not None else options.batch * 10 / 32) * 1000
-    classes = grid_classes(dataset, 8)
+    classes = grid_classes(dataset.c_dim if G.config.c_dim else 0, 8)
     grid_seeds = list(range(options.grid_seeds))
     samples_dir = run_dir / "samples"
     if not (samples_dir / "reals.png").exists():

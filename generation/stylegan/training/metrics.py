@@ -11,6 +11,10 @@ itself:
   often each attribute the generator was asked for is the one the classifier sees.
 - ``Fréchet distance`` (Heusel et al. 2017) between Gaussian fits of the classifier's
   penultimate features on generated images and on held-out renders, class-balanced alike.
+- ``layer influence``: for each W+ row, how often copying that row alone from a second
+  latent (another class, every attribute different) carries the second latent's attribute
+  over, as the classifier sees it. It tells which rows a look (outfit) or a pose
+  (gesture) should edit, and which rows they must leave alone.
 - ``diversity``: for fixed classes and many seeds, the mean pairwise distance of generated
   images (pixels in [0, 1], RMS; and classifier features) relative to the same measure on
   real images, and a nearest-neighbour duplicate check: the fraction of seeds whose nearest
@@ -36,6 +40,7 @@ from ..generator import Generator
 from ..latents import seed_to_z
 from .augment import augment_translation
 from .dataset import ImageDataset
+from .loop import grid_classes
 
 CLASSIFIER_WEIGHTS = "classifier.safetensors"
 CLASSIFIER_META = "classifier.json"
@@ -92,6 +97,11 @@ def load_classifier(directory: Path, channels: int = 3) -> tuple[Classifier, dic
     classifier = Classifier(meta["vocab"], channels=channels, width=meta["width"], features=meta["features"])
     classifier.load_state_dict(load_file(str(directory / CLASSIFIER_WEIGHTS)))
     return classifier.eval(), meta
+
+
+def _to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """Generator output [N, C, R, R] in nominal [-1, 1] -> uint8 [N, C, R, R] on the CPU."""
+    return (images * 127.5 + 128).clamp(0, 255).to(torch.uint8).cpu()
 
 
 def _to_float(images: torch.Tensor) -> torch.Tensor:
@@ -171,7 +181,7 @@ def generate(
         if G.config.c_dim:
             c = F.one_hot(torch.tensor(cl), G.config.c_dim).to(device, torch.float32)
         img = G(z, c, truncation_psi=psi, noise_mode="const")
-        out.append((img * 127.5 + 128).clamp(0, 255).to(torch.uint8).cpu())
+        out.append(_to_uint8(img))
     return torch.cat(out)
 
 
@@ -179,6 +189,35 @@ def _mean_pairwise(x: torch.Tensor) -> float:
     d = torch.cdist(x, x)
     n = x.shape[0]
     return float(d.sum() / max(n * (n - 1), 1))
+
+
+@torch.no_grad()
+def layer_influence(
+    G: Generator, classifier: Classifier, targets: torch.Tensor, pairs: int = 64, psi: float = 0.7, seed: int = 0
+) -> dict[str, list[float]]:
+    """{attribute: [fraction carried over by row r for r in 0..num_ws-1]}.
+
+    targets: [c_dim, num_attributes] (``class_targets``). Each pair is a latent of class
+    a and one of class b with every attribute different; row r of b's W+ replaces a's."""
+    gen = torch.Generator().manual_seed(seed)
+    a = torch.randint(G.config.c_dim, (pairs * 4,), generator=gen)
+    b = torch.randint(G.config.c_dim, (pairs * 4,), generator=gen)
+    differ = (targets[a] != targets[b]).all(dim=1)
+    a, b = a[differ][:pairs], b[differ][:pairs]
+    n = len(a)
+    z = torch.randn(2 * n, G.config.z_dim, generator=gen).to(G.device)
+    c = F.one_hot(torch.cat([a, b]), G.config.c_dim).to(G.device, torch.float32)
+    ws = G.mapping(z, c, truncation_psi=psi)
+    ws_a, ws_b = ws[:n], ws[n:]
+    carried = []
+    for row in range(G.config.num_ws):
+        mixed = ws_a.clone()
+        mixed[:, row] = ws_b[:, row]
+        img = G.synthesis(mixed, noise_mode="const")
+        _, preds = classify(classifier, _to_uint8(img))
+        carried.append((preds == targets[b]).float().mean(dim=0))
+    per_row = torch.stack(carried)  # [num_ws, num_attributes]
+    return {attribute: [round(float(v), 3) for v in per_row[:, i]] for i, attribute in enumerate(classifier.vocab)}
 
 
 @dataclass
@@ -228,6 +267,7 @@ def evaluate(
         results["conditioning_accuracy_joint"] = float((preds == wanted).all(dim=1).float().mean())
         chance = {a: 1 / len(v) for a, v in vocab.items()}
         results["chance_accuracy"] = chance
+        results["layer_influence"] = layer_influence(G, classifier, targets, psi=options.psi)
 
     # Fréchet distance against the held-out renders, with the held-out label distribution.
     n = len(heldout)
@@ -242,7 +282,7 @@ def evaluate(
     results["frechet_samples"] = n
 
     # Diversity across seeds for a few fixed classes.
-    div_classes = sorted({int(round(i * (c_dim - 1) / max(options.diversity_classes - 1, 1))) for i in range(options.diversity_classes)}) if c_dim else [None]
+    div_classes = grid_classes(c_dim, options.diversity_classes) if c_dim else [None]
     pixel_ratio, feature_ratio, duplicates, pixel_dists = [], [], [], []
     real_pixels = heldout.images.to(torch.float32).flatten(1) / 255
     dims = real_pixels.shape[1]

@@ -1,4 +1,10 @@
-"""The model card written beside an exported generator (``MODEL_CARD.md``)."""
+"""The model card written beside an exported generator (``MODEL_CARD.md``), with its
+sample grids.
+
+The card reads ``training.json`` (written by the training loop) and, when present,
+``metrics.json`` (``python -m generation.stylegan.training metrics --out``), so it can be
+rewritten at any time without retraining.
+"""
 
 from __future__ import annotations
 
@@ -6,34 +12,144 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
+
+from ..checkpoint import load_generator
+from ..generator import Generator
+from .loop import grid_classes, sample_grid, save_png
+
+# Conditioning accuracy a default model must reach on the demo dataset's attributes.
+CONDITIONING_TARGETS = {"outfit": 0.90, "gesture": 0.80}
+GRID_PSI = 0.7
+GRID_SEEDS = list(range(8))
+DIVERSITY_SEEDS = list(range(100, 132))
+PNG_SCALE = 2
+
+
+def write_sample_grids(G: Generator, export_dir: Path, class_names: list[str]) -> dict[str, str]:
+    """Render the card's grids into ``export_dir``; returns {file: caption}.
+
+    ``samples.png``: one row per class (up to 8, spread over the classes), one column per
+    seed 0-7. ``diversity.png``: 32 seeds of one class, to show that seeds differ."""
+    classes = grid_classes(len(class_names), rows=8)
+    with torch.no_grad():
+        save_png(sample_grid(G, classes, GRID_SEEDS, torch.device("cpu"), psi=GRID_PSI), export_dir / "samples.png", PNG_SCALE)
+        cls = classes[len(classes) // 2]
+        rows = [sample_grid(G, [cls], DIVERSITY_SEEDS[i : i + 8], torch.device("cpu"), psi=GRID_PSI) for i in range(0, 32, 8)]
+    save_png(np.concatenate(rows), export_dir / "diversity.png", PNG_SCALE)
+    row_names = ", ".join(class_names[c] for c in classes) if class_names else "unconditional"
+    one = class_names[cls] if class_names else "unconditional"
+    return {
+        "samples.png": f"Rows: {row_names}. Columns: seeds 0–7. Truncation ψ {GRID_PSI}.",
+        "diversity.png": f"Class {one}, seeds 100–131, ψ {GRID_PSI}: distinct seeds, distinct people.",
+    }
+
+
+def _percent(value: float) -> str:
+    return f"{value * 100:.1f}%"
+
+
+def _metrics_lines(metrics: dict[str, Any]) -> list[str]:
+    lines = ["| metric | value | target |", "| --- | --- | --- |"]
+    for attribute, value in (metrics.get("conditioning_accuracy") or {}).items():
+        target = CONDITIONING_TARGETS.get(attribute)
+        verdict = "" if target is None else f"≥ {_percent(target)} {'met' if value >= target else 'NOT met'}"
+        chance = (metrics.get("chance_accuracy") or {}).get(attribute)
+        chance_note = f" (chance {_percent(chance)})" if chance else ""
+        lines.append(f"| Conditioning accuracy, {attribute}{chance_note} | {_percent(value)} | {verdict} |")
+    if "conditioning_accuracy_joint" in metrics:
+        lines.append(f"| Conditioning accuracy, all attributes at once | {_percent(metrics['conditioning_accuracy_joint'])} | |")
+    for attribute, value in (metrics.get("classifier_heldout_accuracy") or {}).items():
+        lines.append(f"| Classifier accuracy on held-out renders, {attribute} (the ceiling) | {_percent(value)} | |")
+    if "frechet_distance" in metrics:
+        floor = metrics.get("frechet_distance_real_halves")
+        floor_note = f" (two halves of the held-out renders: {floor:.2f})" if floor is not None else ""
+        lines.append(
+            f"| Fréchet distance in the classifier's features, {metrics['frechet_samples']} images{floor_note} "
+            f"| {metrics['frechet_distance']:.2f} | lower is better |"
+        )
+    diversity = metrics.get("diversity") or {}
+    if diversity:
+        lines += [
+            f"| Diversity: pixel spread across seeds / real spread | {diversity['pixel_spread_vs_real']:.2f} | about 1 |",
+            f"| Diversity: feature spread across seeds / real spread | {diversity['feature_spread_vs_real']:.2f} | about 1 |",
+            f"| Seeds whose nearest other seed is a near-duplicate (RMS < {diversity['duplicate_threshold_rms']}) "
+            f"| {_percent(diversity['duplicate_fraction'])} | 0% |",
+        ]
+    lines += ["", f"Measured at truncation ψ {metrics.get('psi', 1.0)} with `python -m generation.stylegan.training metrics`."]
+    return lines
+
+
+def _dataset_lines(info: dict[str, Any]) -> list[str]:
+    source = info.get("dataset_source") if isinstance(info.get("dataset_source"), dict) else {}
+    lines = [f"- Images: {info['dataset_images']}"]
+    if source.get("style") == "notionists":
+        packages = ", ".join(f"{k} {v}" for k, v in (source.get("packages") or {}).items())
+        lines += [
+            f"- DiceBear `notionists` avatars rendered by us ({packages}), {source['size']}×{source['size']}, "
+            f"never flipped; labels exact (outfit family × gesture).",
+            f"- Regenerate: `python -m generation.stylegan.training dataset OUT_DIR --count {source['count']} "
+            f"--size {source['size']} --seed {source['seed']} --gesture-probability {source['gesture_probability']:g}`",
+        ]
+    else:
+        lines.append(f"- Folder: `{info['dataset']}`")
+    licence = source.get("license") or {}
+    if licence:
+        lines.append(f"- Licence: {licence.get('name')} ({licence.get('url', '')}). {licence.get('text', '').strip()}")
+    return lines
+
 
 def write_model_card(export_dir: str | Path, *, name: str, licence_note: str) -> Path:
-    """Summarise ``training.json`` (and ``metrics.json`` when present) as Markdown."""
+    """Render the sample grids and write ``MODEL_CARD.md`` from ``training.json`` (and
+    ``metrics.json`` when present)."""
     export_dir = Path(export_dir)
     info: dict[str, Any] = json.loads((export_dir / "training.json").read_text())
-    source = info.get("dataset_source") or {}
-    dataset_licence = (source.get("license") or {}) if isinstance(source, dict) else {}
+    G = load_generator(export_dir, device="cpu")
+    config = G.config
+    class_names = info.get("class_names") or []
+    grids = write_sample_grids(G, export_dir, class_names)
+    options = info.get("options") or {}
     lines = [
         f"# {name}",
         "",
-        f"- Licence of the model: {licence_note}",
-        f"- Training data: {info['dataset_images']} images from `{info['dataset']}`",
-    ]
-    if dataset_licence:
-        lines.append(f"- Data licence: {dataset_licence.get('name')}: {dataset_licence.get('text', '').strip()}")
-    lines += [
-        f"- Training images seen: {info['images_seen']} ({info['kimg']:.1f} kimg, {info['steps']} steps)",
+        f"Licence of the weights: {licence_note}",
+        "",
+        "## Model",
+        "",
+        f"- StyleGAN2 generator (our engine), {config.img_resolution}×{config.img_resolution}, "
+        f"z/w {config.z_dim}/{config.w_dim}, {config.mapping_layers} mapping layers, {config.num_ws} W+ rows, "
+        f"channel base {config.channel_base}, at most {config.channel_max} channels, "
+        f"{sum(p.numel() for p in G.parameters()) / 1e6:.2f}M parameters",
+        f"- Classes: {len(class_names) or 'none (unconditional)'}"
+        + (f" ({', '.join(class_names[:4])}, …)" if len(class_names) > 4 else ""),
+        f"- Weights sha256: `{info['weights_sha256']}`",
+        "",
+        "## Training data",
+        "",
+        *_dataset_lines(info),
+        "",
+        "## Training",
+        "",
+        f"- Training images seen: {info['images_seen']} ({info['kimg']:.1f} kimg, {info['steps']} steps of batch "
+        f"{options.get('batch', '?')})",
         f"- Hardware: {info['hardware']}; precision {info['precision']}; torch {info['torch']}",
         f"- Training time: {info['train_seconds'] / 3600:.2f} h",
-        f"- Classes: {len(info.get('class_names') or [])} ({', '.join((info.get('class_names') or [])[:6])}"
-        f"{' …' if len(info.get('class_names') or []) > 6 else ''})",
-        f"- Weights sha256: `{info['weights_sha256']}`",
+        f"- Losses: non-saturating logistic, lazy R1 (γ {info['r1_gamma']:g} every {options.get('r1_interval', '?')} "
+        f"steps), style mixing {options.get('style_mixing', '?')}, augmentation "
+        f"{options.get('augment') or 'none'}, learning rates G {options.get('glr')} / D {options.get('dlr')}",
+        "",
+        "## Metrics",
+        "",
     ]
     metrics_path = export_dir / "metrics.json"
     if metrics_path.is_file():
-        lines += ["", "## Metrics", "", "```json", metrics_path.read_text().strip(), "```"]
+        lines += _metrics_lines(json.loads(metrics_path.read_text()))
     else:
-        lines += ["", "## Metrics", "", "Not measured yet: `python -m generation.stylegan.training metrics`."]
+        lines.append("Not measured yet: `python -m generation.stylegan.training metrics`.")
+    lines += ["", "## Samples", ""]
+    for file, caption in grids.items():
+        lines += [f"![{file}]({file})", "", caption, ""]
     path = export_dir / "MODEL_CARD.md"
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join(lines).rstrip() + "\n")
     return path
