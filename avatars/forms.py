@@ -23,8 +23,24 @@ def _truncation_field(**kwargs):
     )
 
 
+def _class_choices():
+    """Each conditional model's class labels by name, grouped by model."""
+    groups = [
+        (model.name, [(index, f"{index}: {name}") for index, name in enumerate(model.class_names)])
+        for model in GeneratorModel.objects.exclude(class_names=[]).order_by("name")
+    ]
+    return [("", "none (unconditional models)"), *groups]
+
+
 def _class_field():
-    return forms.IntegerField(min_value=0, required=False, label="Class label", help_text="Conditional models only.")
+    return forms.TypedChoiceField(
+        choices=_class_choices,
+        coerce=int,
+        empty_value=None,
+        required=False,
+        label="Class label",
+        help_text="Conditional models only, e.g. outfit family/gesture for the bundled model.",
+    )
 
 
 def _comma_list(text):

@@ -20,14 +20,12 @@ from PIL import Image, PngImagePlugin
 
 from generation.stylegan import (
     CheckpointError,
-    GeneratorConfig,
     ModelCache,
     class_label,
     file_sha256,
     images_to_uint8,
     import_stylegan2_pickle,
     load_generator,
-    random_generator,
     save_generator,
     seed_to_z,
 )
@@ -45,23 +43,6 @@ from generation.stylegan.identity import identity_consistency
 
 # One cache per process: a worker keeps its generators loaded between jobs.
 model_cache = ModelCache(max_size=settings.MODEL_CACHE_SIZE)
-
-
-# The bundled default until a trained model exists: small enough to render in
-# well under a second on a CPU, and deterministic (seed 0).
-PLACEHOLDER_CONFIG = dict(
-    z_dim=512,
-    w_dim=512,
-    c_dim=0,
-    img_resolution=64,
-    img_channels=3,
-    mapping_layers=8,
-    channel_base=4096,
-    channel_max=256,
-    num_fp16_res=0,
-    conv_clamp=None,
-)
-PLACEHOLDER_SEED = 0
 
 
 class ModelUnavailable(Exception):
@@ -217,12 +198,6 @@ def checkpoint_describe(*, directory):
     except (CheckpointError, OSError) as exc:
         raise ModelUnavailable(f"No usable checkpoint in {directory}: {exc}") from exc
     return CheckpointInfo(sha256=sha256, config=G.config.to_dict(), num_ws=G.config.num_ws, w_dim=G.config.w_dim)
-
-
-def checkpoint_write_placeholder(*, directory):
-    """Write the random-weights placeholder generator; returns its sha256."""
-    G = random_generator(GeneratorConfig(**PLACEHOLDER_CONFIG), seed=PLACEHOLDER_SEED)
-    return save_generator(G, str(directory))
 
 
 def checkpoint_import(*, source, directory):

@@ -1,6 +1,6 @@
 """Shared fixtures: a brand with its owner, a member (creator), a viewer and an
 outsider (owner of another brand); a small generator model with seeded random
-weights, written once per session."""
+weights (deterministic, renders in milliseconds), written once per session."""
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from avatars.services import persona_create_from_seed
 from brands.models import Role
 from brands.services import brand_create, membership_add
-from generation.rendering import checkpoint_write_placeholder
+from generation.stylegan import GeneratorConfig, random_generator, save_generator
 from generation.services import generator_model_register
 
 PASSWORD = "correct-horse-battery-staple"
@@ -18,10 +18,15 @@ def user_make(username):
     return get_user_model().objects.create_user(username=username, password=PASSWORD)
 
 
+PLACEHOLDER_CONFIG = GeneratorConfig(
+    z_dim=512, w_dim=512, c_dim=0, img_resolution=64, img_channels=3, mapping_layers=8, channel_base=4096, channel_max=256
+)
+
+
 @pytest.fixture(scope="session")
 def checkpoint_dir(tmp_path_factory):
     directory = tmp_path_factory.mktemp("models") / "placeholder"
-    checkpoint_write_placeholder(directory=directory)
+    save_generator(random_generator(PLACEHOLDER_CONFIG, seed=0), str(directory))
     return directory
 
 

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
@@ -14,23 +16,36 @@ def models_root(settings, tmp_path):
     return settings.MODELS_ROOT
 
 
-def test_it_loads_the_default_model_once(db, models_root, capsys):
+def test_it_loads_the_bundled_default_model_once(db, models_root, capsys):
     call_command("load_default_model")
     call_command("load_default_model")
     model = GeneratorModel.objects.get()
-    assert model.slug == "random-placeholder-64"
-    assert "Random weights placeholder" in model.name and "random weights placeholder" in model.licence_note.lower()
-    assert (model.num_ws, model.w_dim, model.img_resolution) == (10, 512, 64)
-    assert model.path == models_root / "random-placeholder-64"
+    assert model.slug == "notionists-64"
+    assert "CC0" in model.licence_note and "usable commercially" in model.licence_note
+    assert (model.num_ws, model.img_resolution, model.c_dim) == (10, 64, 60)
+    assert model.class_names[0] == "dark_jacket/hand" and "tie/waveLongArm" in model.class_names
+    assert model.path == models_root / "notionists-64"
+    training = json.loads((model.path / "training.json").read_text())
+    assert model.sha256 == training["weights_sha256"]
+    assert model.sha256 in (model.path / "MODEL_CARD.md").read_text()
     assert "already loaded" in capsys.readouterr().out
 
 
 def test_it_refuses_a_default_model_directory_with_other_weights(db, models_root):
     call_command("load_default_model")
-    weights = models_root / "random-placeholder-64" / "weights.safetensors"
+    weights = models_root / "notionists-64" / "weights.safetensors"
     weights.write_bytes(weights.read_bytes()[:-1] + b"\1")
     with pytest.raises(CommandError, match="registered with"):
         call_command("load_default_model")
+
+
+def test_it_replaces_a_half_copied_default_model_directory(db, models_root):
+    leftover = models_root / "notionists-64"
+    leftover.mkdir(parents=True)
+    (leftover / "config.json").write_text("{}")
+    call_command("load_default_model")
+    assert GeneratorModel.objects.get().path == leftover
+    assert not [p for p in models_root.iterdir() if p.name.startswith(".")]
 
 
 def test_it_seeds_a_demo_brand_with_a_working_login(db, models_root, capsys):
@@ -43,6 +58,7 @@ def test_it_seeds_a_demo_brand_with_a_working_login(db, models_root, capsys):
     assert brand_role(user=user, brand=brand) == Role.OWNER
     persona = Persona.objects.for_brand(brand).get()
     assert (persona.handle, persona.seed) == ("ava", 42)
+    assert persona.current_version.params["class_index"] == persona.model.class_names.index("light_jacket/waveLongArm")
     assert GenerationJob.objects.for_brand(brand).get().status == GenerationJob.Status.QUEUED
     assert "Log in as 'demo' with password 'demo-pass-456'" in capsys.readouterr().out
 

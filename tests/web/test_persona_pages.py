@@ -1,9 +1,11 @@
 import pytest
+from django.core.management import call_command
 from django.urls import reverse
 
 from avatars.models import LibraryItem, Persona, PersonaVersion
 from avatars.services import library_item_create
 from brands.models import LayerGroupPermission
+from generation.models import GeneratorModel
 from generation.services import directions_compute
 from tests.web.test_pages import login
 
@@ -23,6 +25,21 @@ def test_it_shows_a_candidate_grid_whose_tiles_lead_to_the_create_form(client, m
     assert b'value="101"' in pick.content
     too_many = client.get(url, {"model": generator_model.pk, "first_seed": 0, "count": 40, "truncation_psi": 0.6})
     assert b"less than or equal to 16" in too_many.content and b"data:image/png" not in too_many.content
+
+
+def test_it_offers_the_classes_of_a_conditional_model_by_name(client, member, brand, settings, tmp_path):
+    settings.MODELS_ROOT = tmp_path / "models"
+    call_command("load_default_model")
+    model = GeneratorModel.objects.get(slug="notionists-64")
+    index = model.class_names.index("tie/point")
+    login(client, member)
+    url = reverse("persona-candidates", args=[brand.slug])
+    query = {"model": model.pk, "first_seed": 0, "count": 2, "truncation_psi": 0.7}
+    response = client.get(url, {**query, "class_index": index})
+    assert f'<option value="{index}" selected>{index}: tie/point</option>' in response.content.decode()
+    assert response.content.count(b"data:image/png;base64,") == 2
+    out_of_range = client.get(url, {**query, "class_index": model.c_dim})
+    assert b"Select a valid choice" in out_of_range.content and b"data:image/png" not in out_of_range.content
 
 
 def test_it_edits_applies_and_rolls_back_from_the_persona_page(client, member, brand, persona, look, generator_model):

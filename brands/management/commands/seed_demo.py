@@ -15,6 +15,7 @@ from generation.services import generation_job_submit
 
 DEMO_BRAND = ("Demo Brand", "demo")
 DEMO_PERSONA = {"name": "Ava Demo", "handle": "ava", "seed": 42, "truncation_psi": 0.7}
+DEMO_CLASS = "light_jacket/waveLongArm"  # the bundled model is conditional: outfit family/gesture
 
 
 class Command(BaseCommand):
@@ -43,7 +44,10 @@ class Command(BaseCommand):
                 brand = brand_create(actor=owner, name=DEMO_BRAND[0], slug=DEMO_BRAND[1])
             persona = Persona.objects.for_brand(brand).filter(handle=DEMO_PERSONA["handle"]).first()
             if persona is None:
-                persona = persona_create_from_seed(actor=owner, brand=brand, model=model, **DEMO_PERSONA)
+                class_index = model.class_names.index(DEMO_CLASS) if model.c_dim else None
+                persona = persona_create_from_seed(
+                    actor=owner, brand=brand, model=model, class_index=class_index, **DEMO_PERSONA
+                )
             if not GenerationJob.objects.for_brand(brand).filter(persona=persona).exists():
                 generation_job_submit(actor=owner, brand=brand, persona=persona)
                 self.stdout.write(f"Queued a render of @{persona.handle}.")

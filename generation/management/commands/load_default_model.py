@@ -1,3 +1,8 @@
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
@@ -5,31 +10,40 @@ from django.core.management.base import BaseCommand, CommandError
 from generation.models import GeneratorModel
 from generation.services import generator_model_register
 
-DEFAULT_SLUG = "random-placeholder-64"
-DEFAULT_NAME = "Random weights placeholder (64 px)"
+# Trained here (see its MODEL_CARD.md); copied under MODELS_ROOT so that the repository's
+# copy is never written to.
+BUNDLED_DIRECTORY = Path(__file__).resolve().parents[2] / "default_model"
+DEFAULT_SLUG = "notionists-64"
+DEFAULT_NAME = "Notionists 64 (bundled default)"
 LICENCE_NOTE = (
-    "Random weights placeholder: seeded random weights (seed 0), not a trained model. "
-    "Images are noise-like patterns, not faces. Ours, no third-party terms."
+    "Ours: trained by Persona Studio on its own renders of DiceBear's 'notionists' avatars "
+    "(art by Zoish, CC0 1.0); usable commercially. 64 px line-art busts, conditioned on "
+    "outfit family and gesture."
 )
 
 
 class Command(BaseCommand):
-    help = "Write the bundled default generator under MODELS_ROOT and register it (idempotent)."
+    help = "Copy the bundled default generator under MODELS_ROOT and register it (idempotent)."
 
     def handle(self, *args, **options):
         # Imported here: the engine pulls in PyTorch (see generation/__init__.py).
-        from generation.rendering import ModelUnavailable, checkpoint_describe, checkpoint_write_placeholder
+        from generation.rendering import ModelUnavailable, checkpoint_describe
 
         directory = settings.MODELS_ROOT / DEFAULT_SLUG
-        model = GeneratorModel.objects.filter(slug=DEFAULT_SLUG).first()
         if not (directory / "weights.safetensors").exists():
-            directory.mkdir(parents=True, exist_ok=True)
-            checkpoint_write_placeholder(directory=directory)
+            bundled_copy(destination=directory)
             self.stdout.write(f"Wrote {directory}")
+        model = GeneratorModel.objects.filter(slug=DEFAULT_SLUG).first()
         if model is None:
+            training = json.loads((directory / "training.json").read_text())
             try:
                 model = generator_model_register(
-                    actor=None, name=DEFAULT_NAME, slug=DEFAULT_SLUG, directory=DEFAULT_SLUG, licence_note=LICENCE_NOTE
+                    actor=None,
+                    name=DEFAULT_NAME,
+                    slug=DEFAULT_SLUG,
+                    directory=DEFAULT_SLUG,
+                    licence_note=LICENCE_NOTE,
+                    class_names=training["class_names"],
                 )
             except ValidationError as exc:
                 raise CommandError("; ".join(exc.messages)) from exc
@@ -45,3 +59,17 @@ class Command(BaseCommand):
                 f"{model.sha256}; move the directory away and run this command again."
             )
         self.stdout.write(f"{model.slug} already loaded (sha256 {model.sha256[:12]}…)")
+
+
+def bundled_copy(*, destination):
+    """Copy the bundled model to `destination` whole or not at all: a copy interrupted
+    half-way must not look like a checkpoint."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}-", dir=destination.parent))
+    try:
+        shutil.copytree(BUNDLED_DIRECTORY, staging, dirs_exist_ok=True)
+        shutil.rmtree(destination, ignore_errors=True)
+        staging.rename(destination)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise

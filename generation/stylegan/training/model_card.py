@@ -42,7 +42,7 @@ def write_sample_grids(G: Generator, export_dir: Path, class_names: list[str]) -
     one = class_names[cls] if class_names else "unconditional"
     return {
         "samples.png": f"Rows: {row_names}. Columns: seeds 0–7. Truncation ψ {GRID_PSI}.",
-        "diversity.png": f"Class {one}, seeds 100–131, ψ {GRID_PSI}: distinct seeds, distinct people.",
+        "diversity.png": f"Class {one}, seeds 100–131, ψ {GRID_PSI}: do different seeds give different people?",
     }
 
 
@@ -76,6 +76,17 @@ def _metrics_lines(metrics: dict[str, Any]) -> list[str]:
             f"| Diversity: feature spread across seeds / real spread | {diversity['feature_spread_vs_real']:.2f} | about 1 |",
             f"| Seeds whose nearest other seed is a near-duplicate (RMS < {diversity['duplicate_threshold_rms']}) "
             f"| {_percent(diversity['duplicate_fraction'])} | 0% |",
+        ]
+    influence = metrics.get("layer_influence") or {}
+    if influence:
+        lines += [
+            "",
+            "Layer influence: how often copying one W+ row alone from a latent whose every attribute differs "
+            "carries that attribute over (chance is about the chance accuracy above):",
+            "",
+            "| attribute | " + " | ".join(f"row {r}" for r in range(len(next(iter(influence.values()))))) + " |",
+            "| --- |" + " --- |" * len(next(iter(influence.values()))),
+            *(f"| {a} | " + " | ".join(f"{v:.2f}" for v in values) + " |" for a, values in influence.items()),
         ]
     lines += ["", f"Measured at truncation ψ {metrics.get('psi', 1.0)} with `python -m generation.stylegan.training metrics`."]
     return lines
