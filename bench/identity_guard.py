@@ -4,7 +4,7 @@
     python bench/identity_guard.py --personas 20000
 
 Builds a throw-away SQLite database in a temporary directory (removed at the
-end; DATABASE_URL is ignored so that no real database gets the rows), registers the bundled placeholder generator, stores N
+end; DATABASE_URL is ignored so that no real database gets the rows), registers the bundled default generator, stores N
 personas of other brands with identities drawn through the mapping network
 (seeds at ψ 0.7), then times avatars.identity.identity_guard_check for fresh
 seeds: the first check (builds the process's index), then warm checks, each
