@@ -33,6 +33,7 @@ train train "$OUT/data" "$OUT/run" --device "$DEVICE" --preset "${PRESET:-half64
 train metrics "$OUT/run/export" --data "$OUT/data" --heldout "$OUT/heldout" \
     --classifier generation/default_model/classifier --device "$DEVICE" --out "$OUT/run/export/metrics.json" \
     > "$OUT/metrics.log"
-train card "$OUT/run/export" --name "Notionists 64 (bundled default)" \
-    --licence "Ours: trained by Persona Studio on its own renders of DiceBear's 'notionists' avatars (art by Zoish, CC0 1.0); usable commercially."
+defaults='from generation.management.commands import load_default_model as d'
+train card "$OUT/run/export" --name "$("$PY" manage.py shell -v 0 -c "$defaults; print(d.DEFAULT_NAME)")" \
+    --licence "$("$PY" manage.py shell -v 0 -c "$defaults; print(d.LICENCE_NOTE)")"
 grep -A12 "^| metric" "$OUT/run/export/MODEL_CARD.md"

@@ -14,8 +14,9 @@ product): it compares structure, so it rewards a persona that keeps its features
 where they were, and falls when the identity layers change what is drawn. On the
 tests' random-weights model (64 px), a look (fine rows from another seed) or a pose
 (a coarse direction within its useful range) keeps it around 0.85-0.95, while other
-identity rows bring it to about 0.6 (see tests/stylegan and tests/generation). Large pose changes of a trained model lower it too; a learned
-face embedding can replace this function without changing its callers.
+identity rows bring it to about 0.6 (see tests/stylegan and tests/generation). Large
+pose changes of a trained model lower it too; a learned face embedding can replace this
+function without changing its callers.
 """
 
 from __future__ import annotations

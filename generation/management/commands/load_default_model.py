@@ -67,7 +67,8 @@ def bundled_copy(*, destination):
     destination.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}-", dir=destination.parent))
     try:
-        shutil.copytree(BUNDLED_DIRECTORY, staging, dirs_exist_ok=True)
+        # The classifier measured the card's metrics; rendering never needs it.
+        shutil.copytree(BUNDLED_DIRECTORY, staging, dirs_exist_ok=True, ignore=shutil.ignore_patterns("classifier"))
         shutil.rmtree(destination, ignore_errors=True)
         staging.rename(destination)
     except BaseException:

@@ -384,7 +384,7 @@ def train(options: TrainOptions, log: Callable[[str], None] | None = None) -> di
 
     total_nimg = options.steps * options.batch if options.steps is not None else int(options.kimg * 1000)
     ema_nimg_base = (options.ema_kimg if options.ema_kimg is not None else options.batch * 10 / 32) * 1000
-    classes = grid_classes(dataset.c_dim if G.config.c_dim else 0, 8)
+    classes = grid_classes(G.config.c_dim, 8)
     grid_seeds = list(range(options.grid_seeds))
     samples_dir = run_dir / "samples"
     if not (samples_dir / "reals.png").exists():

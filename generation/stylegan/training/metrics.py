@@ -191,6 +191,25 @@ def _mean_pairwise(x: torch.Tensor) -> float:
     return float(d.sum() / max(n * (n - 1), 1))
 
 
+def conditioning_accuracy(
+    G: Generator, classifier: Classifier, targets: torch.Tensor, classes: list[int], seeds: list[int], psi: float = 1.0
+) -> tuple[dict[str, float], float]:
+    """({attribute: fraction classified as asked}, fraction right on every attribute) for
+    images of ``classes`` drawn from ``seeds``; targets: [c_dim, num_attributes]."""
+    _, preds = classify(classifier, generate(G, classes, seeds, psi=psi))
+    wanted = targets[torch.tensor(classes)]
+    per_attribute = {a: float((preds[:, i] == wanted[:, i]).float().mean()) for i, a in enumerate(classifier.vocab)}
+    return per_attribute, float((preds == wanted).all(dim=1).float().mean())
+
+
+def nearest_other_distance(images: torch.Tensor) -> torch.Tensor:
+    """[N]: each uint8 image's RMS pixel distance (in [0, 1] units) to its nearest other image."""
+    pixels = images.to(torch.float32).flatten(1) / 255
+    d = torch.cdist(pixels, pixels) / math.sqrt(pixels.shape[1])
+    d.fill_diagonal_(float("inf"))
+    return d.min(dim=1).values
+
+
 @torch.no_grad()
 def layer_influence(
     G: Generator, classifier: Classifier, targets: torch.Tensor, pairs: int = 64, psi: float = 0.7, seed: int = 0
@@ -258,13 +277,9 @@ def evaluate(
     if c_dim:
         classes = [c for c in range(c_dim) for _ in range(options.per_class)]
         seeds = [options.seed_base + i for i in range(len(classes))]
-        fake = generate(G, classes, seeds, psi=options.psi)
-        _, preds = classify(classifier, fake)
-        wanted = targets[torch.tensor(classes)]
-        results["conditioning_accuracy"] = {
-            a: float((preds[:, i] == wanted[:, i]).float().mean()) for i, a in enumerate(vocab)
-        }
-        results["conditioning_accuracy_joint"] = float((preds == wanted).all(dim=1).float().mean())
+        per_attribute, joint = conditioning_accuracy(G, classifier, targets, classes, seeds, psi=options.psi)
+        results["conditioning_accuracy"] = per_attribute
+        results["conditioning_accuracy_joint"] = joint
         chance = {a: 1 / len(v) for a, v in vocab.items()}
         results["chance_accuracy"] = chance
         results["layer_influence"] = layer_influence(G, classifier, targets, psi=options.psi)
@@ -297,9 +312,7 @@ def evaluate(
         pixel_dists.append(spread)
         pixel_ratio.append(spread / real_pixel_spread)
         feature_ratio.append(_mean_pairwise(feats.float()) / real_feature_spread)
-        d = torch.cdist(pixels, pixels) / math.sqrt(dims)
-        d.fill_diagonal_(float("inf"))
-        duplicates.append(float((d.min(dim=1).values < options.duplicate_threshold).float().mean()))
+        duplicates.append(float((nearest_other_distance(imgs) < options.duplicate_threshold).float().mean()))
     results["diversity"] = {
         "mean_pairwise_rms_pixel_distance": float(np.mean(pixel_dists)),
         "pixel_spread_vs_real": float(np.mean(pixel_ratio)),

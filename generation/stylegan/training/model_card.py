@@ -33,10 +33,10 @@ def write_sample_grids(G: Generator, export_dir: Path, class_names: list[str]) -
     ``samples.png``: one row per class (up to 8, spread over the classes), one column per
     seed 0-7. ``diversity.png``: 32 seeds of one class, to show that seeds differ."""
     classes = grid_classes(len(class_names), rows=8)
-    with torch.no_grad():
-        save_png(sample_grid(G, classes, GRID_SEEDS, torch.device("cpu"), psi=GRID_PSI), export_dir / "samples.png", PNG_SCALE)
-        cls = classes[len(classes) // 2]
-        rows = [sample_grid(G, [cls], DIVERSITY_SEEDS[i : i + 8], torch.device("cpu"), psi=GRID_PSI) for i in range(0, 32, 8)]
+    cpu = torch.device("cpu")
+    save_png(sample_grid(G, classes, GRID_SEEDS, cpu, psi=GRID_PSI), export_dir / "samples.png", PNG_SCALE)
+    cls = classes[len(classes) // 2]
+    rows = [sample_grid(G, [cls], DIVERSITY_SEEDS[i : i + 8], cpu, psi=GRID_PSI) for i in range(0, 32, 8)]
     save_png(np.concatenate(rows), export_dir / "diversity.png", PNG_SCALE)
     row_names = ", ".join(class_names[c] for c in classes) if class_names else "unconditional"
     one = class_names[cls] if class_names else "unconditional"
@@ -79,13 +79,14 @@ def _metrics_lines(metrics: dict[str, Any]) -> list[str]:
         ]
     influence = metrics.get("layer_influence") or {}
     if influence:
+        num_rows = len(next(iter(influence.values())))
         lines += [
             "",
             "Layer influence: how often copying one W+ row alone from a latent whose every attribute differs "
             "carries that attribute over (chance is about the chance accuracy above):",
             "",
-            "| attribute | " + " | ".join(f"row {r}" for r in range(len(next(iter(influence.values()))))) + " |",
-            "| --- |" + " --- |" * len(next(iter(influence.values()))),
+            "| attribute | " + " | ".join(f"row {r}" for r in range(num_rows)) + " |",
+            "| --- |" + " --- |" * num_rows,
             *(f"| {a} | " + " | ".join(f"{v:.2f}" for v in values) + " |" for a, values in influence.items()),
         ]
     lines += ["", f"Measured at truncation ψ {metrics.get('psi', 1.0)} with `python -m generation.stylegan.training metrics`."]
