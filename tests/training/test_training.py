@@ -19,6 +19,7 @@ from generation.stylegan.training.augment import diff_augment
 from generation.stylegan.training.dataset import CLOTHES_FAMILIES, GESTURES, load_dataset, render_demo_dataset
 from generation.stylegan.training.discriminator import Discriminator, DiscriminatorConfig
 from generation.stylegan.training.loop import TrainOptions, train
+from generation.stylegan.training.losses import GanLoss, LossConfig
 from generation.stylegan.training.metrics import (
     MetricOptions,
     evaluate,
@@ -111,6 +112,46 @@ def test_it_scores_images_with_a_conditional_discriminator():
         D(img)
 
 
+def test_it_predicts_classes_with_an_auxiliary_head_only_when_it_has_one():
+    config = DiscriminatorConfig(c_dim=3, img_resolution=16, channel_base=128, channel_max=16, aux_classifier=True)
+    D = Discriminator(config)
+    img = torch.randn(4, 3, 16, 16)
+    c = torch.eye(3)[[0, 1, 2, 0]]
+    logits, class_logits = D(img, c, classify=True)
+    assert logits.shape == (4, 1) and class_logits.shape == (4, 3)
+    assert torch.equal(D(img, c), logits)
+    plain = Discriminator(DiscriminatorConfig(c_dim=3, img_resolution=16, channel_base=128, channel_max=16))
+    with pytest.raises(ValueError, match="no auxiliary classifier"):
+        plain(img, c, classify=True)
+    with pytest.raises(ValueError, match="needs class labels"):
+        DiscriminatorConfig(c_dim=0, img_resolution=16, aux_classifier=True)
+
+
+def test_it_pushes_the_images_of_paired_latents_apart_when_mode_seeking():
+    torch.manual_seed(0)
+    G = sg.Generator(sg.GeneratorConfig(z_dim=16, w_dim=16, c_dim=3, img_resolution=16, channel_base=128, channel_max=16))
+    D = Discriminator(DiscriminatorConfig(c_dim=3, img_resolution=16, channel_base=128, channel_max=16)).requires_grad_(False)
+    loss = GanLoss(G, D, LossConfig(style_mixing_prob=0, mode_seeking_weight=1.0))
+    z = torch.randn(8, 16)
+    c = torch.eye(3)[[0, 1, 2, 0, 2, 2, 1, 1]]
+    paired = torch.cat([c[:4], c[:4]])
+
+    def pair_distance() -> float:
+        with torch.no_grad():
+            img = G(z, paired, noise_mode="const")
+        return (img[:4] - img[4:]).abs().mean().item()
+
+    optimizer = torch.optim.Adam(G.parameters(), lr=0.002)
+    before = pair_distance()
+    for _ in range(5):
+        optimizer.zero_grad()
+        total, stats = loss.generator_loss(z, c)
+        total.backward()
+        optimizer.step()
+    assert set(stats) == {"G", "G_seek"}
+    assert pair_distance() > 1.5 * before
+
+
 def test_it_augments_differentiably_and_never_flips():
     torch.manual_seed(0)
     # An image that is bright on the left: a flip would move the brightness right.
@@ -148,14 +189,17 @@ def test_it_trains_with_finite_losses_and_exports_a_loadable_generator(demo, tmp
     assert info["dataset_source"]["license"]["name"] == "CC0 1.0"
 
 
-def test_it_resumes_from_a_checkpoint_exactly_as_an_uninterrupted_run(demo, tmp_path):
-    train(tiny_options(demo, tmp_path / "straight", steps=4), log=lambda line: None)
-    train(tiny_options(demo, tmp_path / "resumed", steps=2), log=lambda line: None)
+@pytest.mark.parametrize("terms", [{}, {"class_weight": 1.0, "mode_seeking": 0.1}], ids=["plain", "class-loss+mode-seeking"])
+def test_it_resumes_from_a_checkpoint_exactly_as_an_uninterrupted_run(demo, tmp_path, terms):
+    train(tiny_options(demo, tmp_path / "straight", steps=4, **terms), log=lambda line: None)
+    train(tiny_options(demo, tmp_path / "resumed", steps=2, **terms), log=lambda line: None)
     state = json.loads((tmp_path / "resumed" / "checkpoint" / "state.json").read_text())
     assert state["counters"]["step"] == 2
     lines = []
-    summary = train(tiny_options(demo, tmp_path / "resumed", steps=4), log=lines.append)
+    summary = train(tiny_options(demo, tmp_path / "resumed", steps=4, log_seconds=0, **terms), log=lines.append)
     assert any("resuming" in line for line in lines)
+    if terms:
+        assert all(name in lines[-2] for name in ("G_class", "G_seek", "D_class")), lines[-2]
     assert summary["steps"] == 4
     for name in ("export/weights.safetensors", "checkpoint/D.safetensors", "checkpoint/G/weights.safetensors"):
         a = load_file(str(tmp_path / "straight" / name))
@@ -188,7 +232,13 @@ def test_it_computes_the_frechet_distance_of_known_gaussians():
 
 
 def test_it_exits_with_one_line_on_bad_arguments(tmp_path):
-    for argv in (["train", str(tmp_path / "missing"), str(tmp_path / "run")], ["dataset", str(tmp_path), "--count", "0"], ["nope"]):
+    bad = (
+        ["train", str(tmp_path / "missing"), str(tmp_path / "run")],
+        ["train", str(tmp_path), str(tmp_path / "run"), "--unconditional", "--class-loss", "1"],
+        ["dataset", str(tmp_path), "--count", "0"],
+        ["nope"],
+    )
+    for argv in bad:
         out = subprocess.run([sys.executable, "-m", "generation.stylegan.training", *argv], cwd=ROOT, capture_output=True, text=True)
         assert out.returncode != 0
         assert len(out.stderr.strip().splitlines()) == 1, out.stderr

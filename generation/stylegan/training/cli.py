@@ -75,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--r1-interval", type=_positive_int, default=16)
     tr.add_argument("--style-mixing", type=float, default=0.9)
     tr.add_argument("--augment", default="", help="DiffAugment policy, e.g. color,translation,cutout")
+    tr.add_argument("--class-loss", dest="class_weight", type=float, default=0.0,
+                    help="weight of the auxiliary-classifier (AC-GAN) loss; 0 turns it off")
+    tr.add_argument("--mode-seeking", type=float, default=0.0,
+                    help="weight of the mode-seeking diversity term; 0 turns it off")
     tr.add_argument("--ema-kimg", type=_positive_float)
     tr.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
     tr.add_argument("--device", default="auto")
@@ -144,6 +148,8 @@ def train_options(args: argparse.Namespace):
         r1_interval=args.r1_interval,
         style_mixing=args.style_mixing,
         augment=args.augment,
+        class_weight=args.class_weight,
+        mode_seeking=args.mode_seeking,
         ema_kimg=args.ema_kimg,
         precision=args.precision,
         device=args.device,

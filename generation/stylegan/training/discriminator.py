@@ -13,12 +13,16 @@ appendix B), written from the papers.
   mapping network to an embedding ``cmap``, and the score is the projection
   <features, cmap> / sqrt(cmap_dim) (Miyato & Koyama 2018, "cGANs with Projection
   Discriminator").
+- Optionally also an auxiliary classifier (Odena et al. 2017, "AC-GAN"): a linear head on
+  the epilogue's features predicts the class of the image, trained on real images only,
+  so that the generator can be taught to draw what tells the classes apart.
 - Equalized learning rate: weights are stored at unit scale and multiplied by their He
   gain at run time, as in the generator.
 - On CUDA the highest ``num_fp16_res`` resolutions may run in float16, activations
   clamped to ``conv_clamp``.
 
-Input images [N, C, R, R] nominally in [-1, 1]; output logits [N, 1].
+Input images [N, C, R, R] nominally in [-1, 1]; output logits [N, 1], and with
+``classify=True`` also class logits [N, c_dim].
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ class DiscriminatorConfig(ChannelSchedule):
     channel_max: int = 512
     cmap_dim: int | None = None  # projection size for conditional models (default: 4×4 channels)
     mapping_layers: int = 2  # layers of the label-embedding network
+    aux_classifier: bool = False  # also predict the class (AC-GAN head); needs c_dim > 0
     mbstd_group_size: int = 4
     mbstd_num_channels: int = 1
     num_fp16_res: int = 0
@@ -56,6 +61,8 @@ class DiscriminatorConfig(ChannelSchedule):
             raise ValueError(f"img_resolution must be a power of two >= 8, got {self.img_resolution}")
         if self.c_dim < 0 or self.num_fp16_res < 0 or self.mbstd_num_channels < 0:
             raise ValueError("c_dim, num_fp16_res and mbstd_num_channels must not be negative")
+        if self.aux_classifier and self.c_dim == 0:
+            raise ValueError("an auxiliary classifier needs class labels (c_dim > 0)")
         object.__setattr__(self, "resample_filter", tuple(float(t) for t in self.resample_filter))
 
     @property
@@ -180,7 +187,8 @@ class MinibatchStdLayer(nn.Module):
 
 
 class DiscriminatorEpilogue(nn.Module):
-    """4×4 features -> logits [N, 1] (projected on cmap when conditional)."""
+    """4×4 features -> (logits [N, 1] (projected on cmap when conditional), class logits
+    [N, c_dim] or None)."""
 
     def __init__(self, config: DiscriminatorConfig) -> None:
         super().__init__()
@@ -190,17 +198,19 @@ class DiscriminatorEpilogue(nn.Module):
         self.fc = FullyConnectedLayer(channels * 16, channels, activation="lrelu")
         self.cmap_dim = config.projection_dim
         self.out = FullyConnectedLayer(channels, self.cmap_dim or 1)
+        self.classifier = FullyConnectedLayer(channels, config.c_dim) if config.aux_classifier else None
 
-    def forward(self, x: torch.Tensor, cmap: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cmap: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         x = x.to(torch.float32)
         if self.mbstd is not None:
             x = self.mbstd(x)
         x = self.conv(x)
-        x = self.fc(x.flatten(1))
-        x = self.out(x)
+        features = self.fc(x.flatten(1))
+        logits = self.out(features)
         if cmap is not None:
-            x = (x * cmap).sum(dim=1, keepdim=True) / math.sqrt(self.cmap_dim)
-        return x
+            logits = (logits * cmap).sum(dim=1, keepdim=True) / math.sqrt(self.cmap_dim)
+        class_logits = self.classifier(features) if self.classifier is not None else None
+        return logits, class_logits
 
 
 class LabelMapping(nn.Module):
@@ -221,7 +231,8 @@ class LabelMapping(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """(img [N, C, R, R], c [N, c_dim] or None) -> logits [N, 1] (real: high)."""
+    """(img [N, C, R, R], c [N, c_dim] or None) -> logits [N, 1] (real: high); with
+    ``classify=True`` (logits, class logits [N, c_dim]) from the auxiliary classifier."""
 
     def __init__(self, config: DiscriminatorConfig) -> None:
         super().__init__()
@@ -234,8 +245,12 @@ class Discriminator(nn.Module):
             self.mapping = LabelMapping(config.c_dim, config.projection_dim, config.mapping_layers)
         self.b4 = DiscriminatorEpilogue(config)
 
-    def forward(self, img: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, img: torch.Tensor, c: torch.Tensor | None = None, classify: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         cfg = self.config
+        if classify and not cfg.aux_classifier:
+            raise ValueError("this discriminator has no auxiliary classifier")
         expected = (cfg.img_channels, cfg.img_resolution, cfg.img_resolution)
         if img.ndim != 4 or tuple(img.shape[1:]) != expected:
             raise ValueError(f"img must have shape [N, {', '.join(map(str, expected))}], got {tuple(img.shape)}")
@@ -247,4 +262,5 @@ class Discriminator(nn.Module):
         x = None
         for resolution in self.block_resolutions:
             x = getattr(self, f"b{resolution}")(x, img)
-        return self.b4(x, cmap)
+        logits, class_logits = self.b4(x, cmap)
+        return (logits, class_logits) if classify else logits

@@ -4,8 +4,9 @@ training configuration), written from the papers.
 - Adam with beta1 = 0, beta2 = 0.99, eps = 1e-8 for both networks; the discriminator's
   learning rate and betas are adjusted for lazy R1 regularisation
   (lr * c, beta ** c with c = interval / (interval + 1)).
-- Each step: one generator update (non-saturating loss, style mixing), one discriminator
-  update (logistic loss, plus R1 every ``r1_interval`` steps), then the EMA generator
+- Each step: one generator update (non-saturating loss, style mixing; optionally the
+  auxiliary-classifier and mode-seeking terms of ``losses.py``), one discriminator update
+  (logistic loss, plus R1 every ``r1_interval`` steps), then the EMA generator
   G_ema <- lerp(G, G_ema, beta) with beta = 0.5 ** (batch / ema_nimg), ema_nimg ramped up
   as ``ema_rampup`` × images seen so early snapshots are not stuck at the initialisation.
 - Mixed precision: bfloat16 autocast on CPU; on CUDA the engine's own float16 blocks for
@@ -92,6 +93,8 @@ class TrainOptions:
     r1_interval: int = 16
     style_mixing: float = 0.9
     augment: str = ""
+    class_weight: float = 0.0  # AC-GAN auxiliary classification; labelled data only
+    mode_seeking: float = 0.0
     ema_kimg: float | None = None  # default: batch × 10 / 32
     ema_rampup: float | None = 0.05
     precision: str = "auto"  # auto | fp32 | bf16 | fp16
@@ -115,6 +118,10 @@ class TrainOptions:
             raise ValueError("r1-interval must be at least 1")
         if not 0 <= self.style_mixing <= 1:
             raise ValueError("style-mixing probability must be within 0..1")
+        if self.class_weight < 0 or self.mode_seeking < 0:
+            raise ValueError("class-loss and mode-seeking weights must not be negative")
+        if self.class_weight > 0 and not self.conditional:
+            raise ValueError("class-loss needs class labels; it cannot be used with --unconditional")
         if self.steps is None and self.kimg <= 0:
             raise ValueError("kimg must be positive")
         parse_policy(self.augment)
@@ -167,6 +174,7 @@ def build_configs(options: TrainOptions, dataset: ImageDataset, precision: str) 
         channel_max=preset["channel_max"],
         num_fp16_res=fp16_res,
         conv_clamp=clamp,
+        aux_classifier=options.class_weight > 0,
     )
     return g, d
 
@@ -328,6 +336,8 @@ def train(options: TrainOptions, log: Callable[[str], None] | None = None) -> di
     state = read_state(run_dir)
 
     dataset = load_dataset(options.data, resolution=options.resolution, labelled=options.conditional)
+    if options.class_weight > 0 and dataset.c_dim == 0:
+        raise ValueError(f"class-loss needs a labelled dataset; {options.data} has no class labels")
     precision = _precision(options, device)
     if state is not None:
         G = load_generator(run_dir / "checkpoint" / "G", device=device).train().requires_grad_(True)
@@ -337,6 +347,8 @@ def train(options: TrainOptions, log: Callable[[str], None] | None = None) -> di
             raise ValueError("the checkpoint in the run folder does not fit this dataset (resolution or classes differ)")
         D = Discriminator(d_config).to(device)
         D.load_state_dict(load_file(str(run_dir / "checkpoint" / "D.safetensors"), device=str(device)))
+        if options.class_weight > 0 and not d_config.aux_classifier:
+            raise ValueError("the checkpoint's discriminator has no class head; resume without --class-loss")
         log(f"resuming from {run_dir / 'checkpoint'} at step {state['counters']['step']}")
     else:
         g_config, d_config = build_configs(options, dataset, precision)
@@ -353,6 +365,8 @@ def train(options: TrainOptions, log: Callable[[str], None] | None = None) -> di
         r1_interval=options.r1_interval,
         style_mixing_prob=options.style_mixing,
         augment=parse_policy(options.augment),
+        class_weight=options.class_weight,
+        mode_seeking_weight=options.mode_seeking,
     )
     if precision == "bf16":
         autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16)  # noqa: E731
@@ -439,7 +453,7 @@ def train(options: TrainOptions, log: Callable[[str], None] | None = None) -> di
             _, gen_c = dataset.batch(idx, device)
             z = torch.randn(options.batch, G.config.z_dim, device=device)
             G_opt.zero_grad(set_to_none=True)
-            g_loss = loss.generator_loss(z, gen_c)
+            g_loss, g_stats = loss.generator_loss(z, gen_c)
             g_loss.backward()
             G_opt.step()
 
@@ -473,7 +487,7 @@ def train(options: TrainOptions, log: Callable[[str], None] | None = None) -> di
                 p_ema.copy_(p.detach().lerp(p_ema, beta))
             for b_ema, b in zip(G_ema.buffers(), G.buffers()):
                 b_ema.copy_(b)
-        stats.update(G=g_loss.item(), D=d_loss.item(), **d_stats)
+        stats.update(**g_stats, **d_stats)
         if not all(math.isfinite(v) for v in stats.values()):
             raise FloatingPointError(f"non-finite loss at step {counters.step}: {stats}")
 

@@ -10,6 +10,18 @@
   its rows from ``cutoff`` on from a second latent, so the network cannot assume that
   adjacent styles are correlated.
 
+- Auxiliary classification (Odena et al. 2017, "AC-GAN"), optional: the discriminator's
+  class head learns the labels of real images (cross-entropy), and the generator is
+  rewarded when that head recognises the class it was asked for. The projection
+  discriminator alone separates classes slowly; this gives the generator a direct
+  gradient towards what tells the classes apart (outfit, gesture).
+- Mode seeking (Mao et al. 2019, "Mode Seeking GANs"), optional: the batch is taken as
+  pairs sharing one label, and the generator minimises
+  1 / (mean |G(z1, c) - G(z2, c)| / mean |z1 - z2| + eps), so different latents must give
+  different images. A conditional discriminator's minibatch standard deviation mostly sees
+  the differences between classes, so it cannot catch one face drawn for every seed of a
+  class; this term can.
+
 ``GanLoss`` also keeps the generator's ``w_avg`` (the truncation centre) as a running
 mean of w, as the mapping network's training is expected to.
 """
@@ -35,6 +47,9 @@ class LossConfig:
     augment: tuple[str, ...] = ()
     augment_fill: float = 1.0  # white: the background of our renders
     w_avg_beta: float = 0.995
+    class_weight: float = 0.0  # auxiliary classification (needs D with aux_classifier)
+    mode_seeking_weight: float = 0.0
+    mode_seeking_eps: float = 1e-5
 
 
 class GanLoss:
@@ -63,26 +78,61 @@ class GanLoss:
             img = self.G.synthesis(ws, noise_mode="random")
         return img.float()
 
-    def run_D(self, img: torch.Tensor, c: torch.Tensor | None, use_autocast: bool = True) -> torch.Tensor:
+    @property
+    def classifies(self) -> bool:
+        return self.config.class_weight > 0
+
+    def run_D(
+        self, img: torch.Tensor, c: torch.Tensor | None, use_autocast: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(logits [N, 1], class logits [N, c_dim] when classifying, else None), in float32."""
         context = self._autocast() if use_autocast else contextlib.nullcontext()
         with context:
             img = diff_augment(img, self.config.augment, fill=self.config.augment_fill)
-            logits = self.D(img, c)
-        return logits.float()
+            if self.classifies:
+                logits, class_logits = self.D(img, c, classify=True)
+                return logits.float(), class_logits.float()
+            return self.D(img, c).float(), None
 
-    def generator_loss(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+    def _class_loss(self, class_logits: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(class_logits, c.argmax(dim=1))
+
+    def generator_loss(self, z: torch.Tensor, c: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, float]]:
+        """The generator's loss for latents z [N, z_dim] and labels c, and its parts.
+
+        With mode seeking the second half of the batch takes the first half's labels."""
+        pairs = z.shape[0] // 2 if self.config.mode_seeking_weight > 0 else 0
+        if pairs and c is not None:
+            c = torch.cat([c[:pairs], c[:pairs], c[2 * pairs :]])
         fake = self.run_G(z, c)
-        return F.softplus(-self.run_D(fake, c)).mean()
+        logits, class_logits = self.run_D(fake, c)
+        loss = F.softplus(-logits).mean()
+        stats = {"G": loss.item()}
+        if class_logits is not None:
+            class_loss = self._class_loss(class_logits, c)
+            loss = loss + self.config.class_weight * class_loss
+            stats["G_class"] = class_loss.item()
+        if pairs:
+            image_distance = (fake[:pairs] - fake[pairs : 2 * pairs]).abs().mean(dim=[1, 2, 3])
+            latent_distance = (z[:pairs] - z[pairs : 2 * pairs]).abs().mean(dim=1)
+            ratio = (image_distance / latent_distance).mean()
+            loss = loss + self.config.mode_seeking_weight / (ratio + self.config.mode_seeking_eps)
+            stats["G_seek"] = ratio.item()
+        return loss, stats
 
     def discriminator_loss(
         self, real: torch.Tensor, real_c: torch.Tensor | None, z: torch.Tensor, gen_c: torch.Tensor | None
     ) -> tuple[torch.Tensor, dict[str, float]]:
         with torch.no_grad():
             fake = self.run_G(z, gen_c, update_w_avg=False)
-        fake_logits = self.run_D(fake, gen_c)
-        real_logits = self.run_D(real, real_c)
+        fake_logits, _ = self.run_D(fake, gen_c)
+        real_logits, real_class_logits = self.run_D(real, real_c)
         loss = F.softplus(fake_logits).mean() + F.softplus(-real_logits).mean()
-        stats = {"D_real": real_logits.mean().item(), "D_fake": fake_logits.mean().item()}
+        stats = {"D": loss.item(), "D_real": real_logits.mean().item(), "D_fake": fake_logits.mean().item()}
+        if real_class_logits is not None:
+            class_loss = self._class_loss(real_class_logits, real_c)
+            loss = loss + self.config.class_weight * class_loss
+            stats["D_class"] = class_loss.item()
         return loss, stats
 
     def r1_penalty(self, real: torch.Tensor, real_c: torch.Tensor | None) -> tuple[torch.Tensor, float]:
@@ -91,7 +141,7 @@ class GanLoss:
         Computed in float32 (no autocast): a squared gradient norm is where reduced
         precision would hurt most, and it runs only every ``r1_interval`` steps."""
         real = real.detach().requires_grad_(True)
-        logits = self.run_D(real, real_c, use_autocast=False)
+        logits, _ = self.run_D(real, real_c, use_autocast=False)
         (grad,) = torch.autograd.grad(logits.sum(), real, create_graph=True)
         penalty = grad.square().sum(dim=[1, 2, 3])
         loss = penalty.mean() * (self.config.r1_gamma / 2) * self.config.r1_interval
