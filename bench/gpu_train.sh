@@ -5,8 +5,9 @@
 #   bash bench/gpu_train.sh
 #
 # 1. renders the notionists dataset (seed 0) and held-out renders (seed 1);
-# 2. trains with the bundled default's recipe (R1 γ 1, translation + cutout) on CUDA
-#    for TRAIN_MINUTES, float16 on the highest resolutions;
+# 2. trains with the bundled default's recipe (R1 γ 1, translation + cutout, auxiliary
+#    classifier, mode seeking) on CUDA for TRAIN_MINUTES, float16 on the highest
+#    resolutions;
 # 3. measures the metrics with the bundled classifier and writes the model card.
 # Everything lands in $OUT (default /tmp/gpu-train): run/export/ holds the weights,
 # training.json, metrics.json, MODEL_CARD.md and the sample grids; *.log the output.
@@ -28,7 +29,7 @@ train dataset "$OUT/data" --count "${COUNT:-20000}" --seed 0 > "$OUT/dataset.log
 train dataset "$OUT/heldout" --count "${HELDOUT:-2000}" --seed 1 > "$OUT/heldout.log"
 wait
 train train "$OUT/data" "$OUT/run" --device "$DEVICE" --preset "${PRESET:-half64}" --batch "${BATCH:-64}" \
-    --r1-gamma 1 --augment translation,cutout --max-minutes "${TRAIN_MINUTES:-6}" --snapshot-kimg 100 \
+    --r1-gamma 1 --augment translation,cutout --class-loss 1 --mode-seeking 0.05 --max-minutes "${TRAIN_MINUTES:-6}" --snapshot-kimg 100 \
     --log-seconds 20 2>&1 | tee "$OUT/train.log"
 train metrics "$OUT/run/export" --data "$OUT/data" --heldout "$OUT/heldout" \
     --classifier generation/default_model/classifier --device "$DEVICE" --out "$OUT/run/export/metrics.json" \

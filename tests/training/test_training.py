@@ -220,6 +220,7 @@ def test_it_measures_conditioning_frechet_distance_and_diversity(demo, heldout, 
     assert 0 <= results["conditioning_accuracy"]["outfit"] <= 1
     assert results["frechet_distance"] >= 0
     assert 0 <= results["diversity"]["duplicate_fraction"] <= 1
+    assert results["diversity"]["pixel_spread_vs_real"] > 0
 
 
 def test_it_computes_the_frechet_distance_of_known_gaussians():

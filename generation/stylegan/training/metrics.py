@@ -17,7 +17,8 @@ itself:
   (gesture) should edit, and which rows they must leave alone.
 - ``diversity``: for fixed classes and many seeds, the mean pairwise distance of generated
   images (pixels in [0, 1], RMS; and classifier features) relative to the same measure on
-  real images, and a nearest-neighbour duplicate check: the fraction of seeds whose nearest
+  held-out renders of the same class (so the class, which seeds must not change, does not
+  count as diversity: what is left is face, hair and the outfit within its family), and a nearest-neighbour duplicate check: the fraction of seeds whose nearest
   other seed (same class) is closer than ``duplicate_threshold`` RMS, a distance below
   which two renders look the same to a person.
 """
@@ -301,8 +302,6 @@ def evaluate(
     pixel_ratio, feature_ratio, duplicates, pixel_dists = [], [], [], []
     real_pixels = heldout.images.to(torch.float32).flatten(1) / 255
     dims = real_pixels.shape[1]
-    real_pixel_spread = _mean_pairwise(real_pixels[:256]) / math.sqrt(dims)
-    real_feature_spread = _mean_pairwise(real_feats[:256].float())
     for cls in div_classes:
         seeds = [options.seed_base * 3 + i for i in range(options.diversity_seeds)]
         imgs = generate(G, [cls] * len(seeds), seeds, psi=options.psi)
@@ -310,9 +309,14 @@ def evaluate(
         feats, _ = classify(classifier, imgs)
         spread = _mean_pairwise(pixels) / math.sqrt(dims)
         pixel_dists.append(spread)
-        pixel_ratio.append(spread / real_pixel_spread)
-        feature_ratio.append(_mean_pairwise(feats.float()) / real_feature_spread)
         duplicates.append(float((nearest_other_distance(imgs) < options.duplicate_threshold).float().mean()))
+        same_class = torch.arange(n) if cls is None else (heldout.labels == cls).nonzero().flatten()
+        same_class = same_class[: options.diversity_seeds]
+        if len(same_class) >= 2:
+            pixel_ratio.append(spread / (_mean_pairwise(real_pixels[same_class]) / math.sqrt(dims)))
+            feature_ratio.append(_mean_pairwise(feats.float()) / _mean_pairwise(real_feats[same_class].float()))
+    if not pixel_ratio:
+        raise ValueError("the held-out dataset needs at least two renders of each class measured for diversity")
     results["diversity"] = {
         "mean_pairwise_rms_pixel_distance": float(np.mean(pixel_dists)),
         "pixel_spread_vs_real": float(np.mean(pixel_ratio)),
