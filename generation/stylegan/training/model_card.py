@@ -72,8 +72,8 @@ def _metrics_lines(metrics: dict[str, Any]) -> list[str]:
     diversity = metrics.get("diversity") or {}
     if diversity:
         lines += [
-            f"| Diversity: pixel spread across seeds / real spread | {diversity['pixel_spread_vs_real']:.2f} | about 1 |",
-            f"| Diversity: feature spread across seeds / real spread | {diversity['feature_spread_vs_real']:.2f} | about 1 |",
+            f"| Diversity: pixel spread across seeds / same-class real spread | {diversity['pixel_spread_vs_real']:.2f} | about 1 |",
+            f"| Diversity: feature spread across seeds / same-class real spread | {diversity['feature_spread_vs_real']:.2f} | about 1 |",
             f"| Seeds whose nearest other seed is a near-duplicate (RMS < {diversity['duplicate_threshold_rms']}) "
             f"| {_percent(diversity['duplicate_fraction'])} | 0% |",
         ]
@@ -149,7 +149,8 @@ def write_model_card(export_dir: str | Path, *, name: str, licence_note: str) ->
         f"- Training time: {info['train_seconds'] / 3600:.2f} h",
         f"- Losses: non-saturating logistic, lazy R1 (γ {info['r1_gamma']:g} every {options.get('r1_interval', '?')} "
         f"steps), style mixing {options.get('style_mixing', '?')}, augmentation "
-        f"{options.get('augment') or 'none'}, learning rates G {options.get('glr')} / D {options.get('dlr')}",
+        f"{options.get('augment') or 'none'}, auxiliary classifier weight {options.get('class_weight', 0):g}, "
+        f"mode seeking weight {options.get('mode_seeking', 0):g}, learning rates G {options.get('glr')} / D {options.get('dlr')}",
         "",
         "## Metrics",
         "",
