@@ -26,7 +26,8 @@ This package imports no Django. Public API::
     G = cache.get("models/demo", device="cuda")
 
 - ``noise_mode``: "const" (the stored per-layer noise, deterministic), "random"
-  (fresh noise from torch's RNG) or "none".
+  (fresh noise from torch's RNG), "shared" (fresh noise, one draw for the whole batch, so
+  that images differ only by their latents) or "none".
 - ``truncation_cutoff``: truncate only the first N rows of W+.
 - On CUDA the last ``num_fp16_res`` resolutions run in float16 with our own kernels
   (``ops.cuda``, built on first use or by ``python -m generation.stylegan build-ops``);

@@ -78,12 +78,13 @@ class SynthesisLayer(nn.Module):
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
         styles = self.affine(w)
         noise = None
-        if noise_mode == "random":
-            noise = torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device) * self.noise_strength
+        if noise_mode in ("random", "shared"):
+            samples = x.shape[0] if noise_mode == "random" else 1
+            noise = torch.randn(samples, 1, self.resolution, self.resolution, device=x.device) * self.noise_strength
         elif noise_mode == "const":
             noise = self.noise_const * self.noise_strength
         elif noise_mode != "none":
-            raise ValueError(f"noise_mode must be 'const', 'random' or 'none', got {noise_mode!r}")
+            raise ValueError(f"noise_mode must be 'const', 'random', 'shared' or 'none', got {noise_mode!r}")
         return ops.modulated_conv2d(
             x,
             self.weight,

@@ -73,8 +73,13 @@ def test_noise_modes(small_generator):
         const = [generator.synthesis(ws, noise_mode="const") for _ in range(2)]
         random = [generator.synthesis(ws, noise_mode="random") for _ in range(2)]
         none = generator.synthesis(ws, noise_mode="none")
+        twice = ws.expand(2, -1, -1)
+        shared = [generator.synthesis(twice, noise_mode="shared") for _ in range(2)]
+        per_image = generator.synthesis(twice, noise_mode="random")
     assert torch.equal(*const)
     assert not torch.equal(random[0], random[1])
+    assert torch.equal(shared[0][0], shared[0][1]) and not torch.equal(shared[0], shared[1])
+    assert not torch.equal(per_image[0], per_image[1])
     assert not torch.equal(const[0], none) and not torch.equal(random[0], none)
     with pytest.raises(ValueError, match="noise_mode"):
         generator.synthesis(ws, noise_mode="loud")

@@ -18,7 +18,9 @@
 - Mode seeking (Mao et al. 2019, "Mode Seeking GANs"), optional: the batch is taken as
   pairs sharing one label, and the generator minimises
   1 / (mean |G(z1, c) - G(z2, c)| / mean |z1 - z2| + eps), so different latents must give
-  different images. A conditional discriminator's minibatch standard deviation mostly sees
+  different images. That batch shares one draw of the noise inputs: with noise of its own
+  per image, the generator could meet the term with louder noise instead of different
+  people. A conditional discriminator's minibatch standard deviation mostly sees
   the differences between classes, so it cannot catch one face drawn for every seed of a
   class; this term can.
 
@@ -59,7 +61,9 @@ class GanLoss:
         self.config = config
         self._autocast = autocast or contextlib.nullcontext
 
-    def run_G(self, z: torch.Tensor, c: torch.Tensor | None, update_w_avg: bool = True) -> torch.Tensor:
+    def run_G(
+        self, z: torch.Tensor, c: torch.Tensor | None, update_w_avg: bool = True, noise_mode: str = "random"
+    ) -> torch.Tensor:
         """Images for z [N, z_dim] and c, with per-sample style mixing."""
         with self._autocast():
             ws = self.G.mapping(z, c)
@@ -75,7 +79,7 @@ class GanLoss:
                 other = self.G.mapping(torch.randn_like(z), c)
                 rows = torch.arange(num_ws, device=ws.device)[None, :, None]
                 ws = torch.where(rows >= cutoff[:, None, None], other, ws)
-            img = self.G.synthesis(ws, noise_mode="random")
+            img = self.G.synthesis(ws, noise_mode=noise_mode)
         return img.float()
 
     @property
@@ -104,7 +108,7 @@ class GanLoss:
         pairs = z.shape[0] // 2 if self.config.mode_seeking_weight > 0 else 0
         if pairs and c is not None:
             c = torch.cat([c[:pairs], c[:pairs], c[2 * pairs :]])
-        fake = self.run_G(z, c)
+        fake = self.run_G(z, c, noise_mode="shared" if pairs else "random")
         logits, class_logits = self.run_D(fake, c)
         loss = F.softplus(-logits).mean()
         stats = {"G": loss.item()}
