@@ -234,12 +234,13 @@ def test_it_computes_the_frechet_distance_of_known_gaussians():
 
 def test_it_exits_with_one_line_on_bad_arguments(tmp_path):
     bad = (
-        ["train", str(tmp_path / "missing"), str(tmp_path / "run")],
-        ["train", str(tmp_path), str(tmp_path / "run"), "--unconditional", "--class-loss", "1"],
-        ["dataset", str(tmp_path), "--count", "0"],
-        ["nope"],
+        (["train", str(tmp_path / "missing"), str(tmp_path / "run")], "missing"),
+        (["train", str(tmp_path), str(tmp_path / "run"), "--unconditional", "--class-loss", "1"], "class-loss needs class labels"),
+        (["dataset", str(tmp_path), "--count", "0"], "at least 1"),
+        (["nope"], "nope"),
     )
-    for argv in bad:
+    for argv, message in bad:
         out = subprocess.run([sys.executable, "-m", "generation.stylegan.training", *argv], cwd=ROOT, capture_output=True, text=True)
         assert out.returncode != 0
         assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+        assert message in out.stderr, out.stderr

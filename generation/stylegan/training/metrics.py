@@ -18,9 +18,10 @@ itself:
 - ``diversity``: for fixed classes and many seeds, the mean pairwise distance of generated
   images (pixels in [0, 1], RMS; and classifier features) relative to the same measure on
   held-out renders of the same class (so the class, which seeds must not change, does not
-  count as diversity: what is left is face, hair and the outfit within its family), and a nearest-neighbour duplicate check: the fraction of seeds whose nearest
-  other seed (same class) is closer than ``duplicate_threshold`` RMS, a distance below
-  which two renders look the same to a person.
+  count as diversity: what is left is face, hair and the outfit within its family), and a
+  nearest-neighbour duplicate check: the fraction of seeds whose nearest other seed (same
+  class) is closer than ``duplicate_threshold`` RMS, a distance below which two renders
+  look the same to a person.
 """
 
 from __future__ import annotations
