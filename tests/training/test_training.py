@@ -209,6 +209,31 @@ def test_it_resumes_from_a_checkpoint_exactly_as_an_uninterrupted_run(demo, tmp_
             assert torch.equal(a[key], b[key]), (name, key)
 
 
+def test_it_fine_tunes_a_trained_generator_holding_it_still_while_the_new_discriminator_warms_up(demo, tmp_path):
+    parent = train(tiny_options(demo, tmp_path / "parent", steps=4), log=lambda line: None)
+    parent_weights = load_file(str(tmp_path / "parent" / "export" / "weights.safetensors"))
+    fine_tune = dict(init_from=str(tmp_path / "parent" / "export"), d_warmup_kimg=0.008)  # two steps of batch 4
+    lines = []
+    train(tiny_options(demo, tmp_path / "child", steps=2, preset="half64", **fine_tune), log=lines.append)
+    assert any("fine-tuning" in line for line in lines)
+    held = load_file(str(tmp_path / "child" / "checkpoint" / "G" / "weights.safetensors"))
+    assert all(torch.equal(held[key], parent_weights[key]) for key in parent_weights)
+
+    summary = train(tiny_options(demo, tmp_path / "child", steps=4, **fine_tune), log=lambda line: None)
+    tuned = load_file(str(tmp_path / "child" / "checkpoint" / "G" / "weights.safetensors"))
+    assert not all(torch.equal(tuned[key], parent_weights[key]) for key in parent_weights)
+    info = json.loads((tmp_path / "child" / "export" / "training.json").read_text())
+    assert info["initialized_from"]["weights_sha256"] == parent["weights_sha256"]
+    assert info["images_seen"] == 16 and info["images_seen_total"] == 32
+    assert summary["images_seen_total"] == 32
+
+
+def test_it_refuses_to_fine_tune_a_generator_that_does_not_fit_the_dataset(demo, tmp_path):
+    train(tiny_options(demo, tmp_path / "parent", steps=1, conditional=False), log=lambda line: None)
+    with pytest.raises(ValueError, match="0 classes; this dataset has 16×16×3 images of 60 classes"):
+        train(tiny_options(demo, tmp_path / "child", steps=1, init_from=str(tmp_path / "parent" / "export")), log=lambda line: None)
+
+
 def test_it_measures_conditioning_frechet_distance_and_diversity(demo, heldout, tmp_path):
     train(tiny_options(demo, tmp_path / "run", steps=2), log=lambda line: None)
     G = sg.load_generator(tmp_path / "run" / "export")

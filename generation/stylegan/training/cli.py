@@ -3,7 +3,8 @@
     dataset OUT_DIR --count N [--size 64] [--seed 0] [--gesture-probability 100]
         render the DiceBear notionists demo dataset (deterministic, CC0 art)
     train DATA RUN_DIR [--preset half64] [--kimg 100 | --steps N] [--batch 32]
-          [--augment color,translation,cutout] [--max-minutes M] [--device auto] ...
+          [--augment color,translation,cutout] [--max-minutes M] [--device auto]
+          [--init-from GENERATOR_DIR] ...
         train or resume (RUN_DIR/checkpoint) and export G_ema to RUN_DIR/export
     metrics GENERATOR_DIR --data TRAIN_DIR --heldout HELDOUT_DIR [--classifier DIR]
         conditioning accuracy, Fréchet distance and diversity, as JSON
@@ -88,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--log-seconds", type=_positive_float, default=10.0)
     tr.add_argument("--threads", type=_positive_int)
     tr.add_argument("--export", dest="export_dir")
+    tr.add_argument("--init-from", help="fine-tune this generator directory (its architecture and weights) with a new discriminator")
+    tr.add_argument("--d-warmup-kimg", type=float,
+                    help="hold the generator still while the new discriminator learns (default 5 with --init-from, else 0)")
 
     me = sub.add_parser("metrics", help="measure a trained generator")
     me.add_argument("generator", help="a generator directory (config.json + weights.safetensors)")
@@ -159,6 +163,8 @@ def train_options(args: argparse.Namespace):
         log_seconds=args.log_seconds,
         threads=args.threads,
         export_dir=args.export_dir,
+        init_from=args.init_from,
+        d_warmup_kimg=args.d_warmup_kimg,
     )
 
 

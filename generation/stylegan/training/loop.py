@@ -8,12 +8,18 @@ training configuration), written from the papers.
   auxiliary-classifier and mode-seeking terms of ``losses.py``), one discriminator update
   (logistic loss, plus R1 every ``r1_interval`` steps), then the EMA generator
   G_ema <- lerp(G, G_ema, beta) with beta = 0.5 ** (batch / ema_nimg), ema_nimg ramped up
-  as ``ema_rampup`` × images seen so early snapshots are not stuck at the initialisation.
+  as ``ema_rampup`` × images seen (a fine-tuned parent's included) so early snapshots are
+  not stuck at a random initialisation.
 - Mixed precision: bfloat16 autocast on CPU; on CUDA the engine's own float16 blocks for
   the highest resolutions (with activation clamping), as StyleGAN2-ADA does, or bf16.
   On CPU the generator runs on the engine's readable reference ops, which autograd
   differentiates (the fast CPU path is inference-only); on CUDA on our autograd-aware
   CUDA kernels.
+- Fine-tuning (``init_from``): a fresh run may start from a trained generator (its
+  architecture and weights; G and G_ema both) with a new discriminator. The generator is
+  held still for the first ``d_warmup_kimg`` while that discriminator learns, so its first
+  updates follow a critic that has seen the data, not random gradients. The parent's
+  sha256 and images seen are carried into the checkpoint and the export.
 - Checkpoints (``RUN/checkpoint/``, replaced atomically): ``G/`` and ``G_ema/`` in our
   generator format (``save_generator``), ``D.safetensors``, ``optim.safetensors`` (both
   Adam states and every RNG state, as plain tensors) and ``state.json`` (counters,
@@ -46,7 +52,7 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from .. import ops
-from ..checkpoint import load_generator, save_generator
+from ..checkpoint import WEIGHTS_FILE, file_sha256, load_generator, save_generator
 from ..config import GeneratorConfig
 from ..generator import Generator
 from ..latents import images_to_uint8, seed_to_z
@@ -106,6 +112,8 @@ class TrainOptions:
     grid_seeds: int = 8
     threads: int | None = None
     export_dir: str | None = None
+    init_from: str | None = None  # a generator directory to fine-tune (fresh runs only)
+    d_warmup_kimg: float | None = None  # G held still this long; default 5 with init_from, else 0
 
     def validate(self) -> None:
         if self.preset not in PRESETS:
@@ -122,6 +130,8 @@ class TrainOptions:
             raise ValueError("class-loss and mode-seeking weights must not be negative")
         if self.class_weight > 0 and not self.conditional:
             raise ValueError("class-loss needs class labels; it cannot be used with --unconditional")
+        if self.d_warmup_kimg is not None and self.d_warmup_kimg < 0:
+            raise ValueError("d-warmup-kimg must not be negative")
         if self.steps is None and self.kimg <= 0:
             raise ValueError("kimg must be positive")
         parse_policy(self.augment)
@@ -146,12 +156,28 @@ def _precision(options: TrainOptions, device: torch.device) -> str:
     return "fp16" if torch.cuda.get_device_capability(device)[0] >= 7 else "fp32"
 
 
-def build_configs(options: TrainOptions, dataset: ImageDataset, precision: str) -> tuple[GeneratorConfig, DiscriminatorConfig]:
-    preset = dict(PRESETS[options.preset])
-    for name in ("channel_base", "channel_max", "z_dim", "w_dim", "mapping_layers"):
-        if getattr(options, name) is not None:
-            preset[name] = getattr(options, name)
+ARCHITECTURE_FIELDS = ("channel_base", "channel_max", "z_dim", "w_dim", "mapping_layers")
+
+
+def build_configs(
+    options: TrainOptions, dataset: ImageDataset, precision: str, parent: GeneratorConfig | None = None
+) -> tuple[GeneratorConfig, DiscriminatorConfig]:
+    """The networks' configs: the preset's architecture (with the options' overrides), or
+    ``parent``'s when fine-tuning, which must then fit the dataset."""
     c_dim = dataset.c_dim if options.conditional else 0
+    if parent is not None:
+        preset = {name: getattr(parent, name) for name in ARCHITECTURE_FIELDS}
+        if (parent.img_resolution, parent.img_channels, parent.c_dim) != (dataset.resolution, dataset.channels, c_dim):
+            raise ValueError(
+                f"{options.init_from} makes {parent.img_resolution}×{parent.img_resolution}×{parent.img_channels} "
+                f"images of {parent.c_dim} classes; this dataset has {dataset.resolution}×{dataset.resolution}"
+                f"×{dataset.channels} images of {c_dim} classes"
+            )
+    else:
+        preset = dict(PRESETS[options.preset])
+        for name in ARCHITECTURE_FIELDS:
+            if getattr(options, name) is not None:
+                preset[name] = getattr(options, name)
     fp16_res = min(4, int(math.log2(dataset.resolution)) - 1) if precision == "fp16" else 0
     clamp = 256.0 if precision == "fp16" else None
     g = GeneratorConfig(
@@ -165,6 +191,8 @@ def build_configs(options: TrainOptions, dataset: ImageDataset, precision: str) 
         channel_max=preset["channel_max"],
         num_fp16_res=fp16_res,
         conv_clamp=clamp,
+        **(dict(mapping_lr_multiplier=parent.mapping_lr_multiplier, embed_features=parent.embed_features,
+                resample_filter=parent.resample_filter) if parent is not None else {}),
     )
     d = DiscriminatorConfig(
         c_dim=c_dim,
@@ -350,11 +378,18 @@ def train(options: TrainOptions, log: Callable[[str], None] | None = None) -> di
         if options.class_weight > 0 and not d_config.aux_classifier:
             raise ValueError("the checkpoint's discriminator has no class head; resume without --class-loss")
         log(f"resuming from {run_dir / 'checkpoint'} at step {state['counters']['step']}")
+        parent_info = state.get("initialized_from")
     else:
-        g_config, d_config = build_configs(options, dataset, precision)
+        parent = load_generator(options.init_from, device=device) if options.init_from else None
+        g_config, d_config = build_configs(options, dataset, precision, parent.config if parent else None)
         torch.manual_seed(options.seed)
         G = Generator(g_config).to(device).train()
         D = Discriminator(d_config).to(device)
+        parent_info = None
+        if parent is not None:
+            G.load_state_dict(parent.state_dict())
+            parent_info = _parent_info(Path(options.init_from))
+            log(f"fine-tuning {options.init_from} (sha256 {parent_info['weights_sha256'][:12]}) with a new discriminator")
         G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     D.train()
 
@@ -397,6 +432,9 @@ def train(options: TrainOptions, log: Callable[[str], None] | None = None) -> di
             torch.cuda.manual_seed(options.seed)
 
     total_nimg = options.steps * options.batch if options.steps is not None else int(options.kimg * 1000)
+    d_warmup_kimg = options.d_warmup_kimg if options.d_warmup_kimg is not None else (5.0 if options.init_from else 0.0)
+    d_warmup_nimg = round(d_warmup_kimg * 1000)
+    parent_nimg = parent_info["images_seen_total"] if parent_info else 0  # a trained start needs no EMA ramp-up
     ema_nimg_base = (options.ema_kimg if options.ema_kimg is not None else options.batch * 10 / 32) * 1000
     classes = grid_classes(G.config.c_dim, 8)
     grid_seeds = list(range(options.grid_seeds))
@@ -417,6 +455,7 @@ def train(options: TrainOptions, log: Callable[[str], None] | None = None) -> di
         "class_names": dataset.class_names if G.config.c_dim else [],
         "class_attributes": dataset.class_attributes if G.config.c_dim else [],
         "generator_config": g_dict,
+        "initialized_from": parent_info,
     }
     log(
         f"training {sum(p.numel() for p in G.parameters()) / 1e6:.2f}M-parameter G and "
@@ -446,16 +485,18 @@ def train(options: TrainOptions, log: Callable[[str], None] | None = None) -> di
 
     while counters.cur_nimg < total_nimg:
         with ops_context():
-            # Generator step.
-            D.requires_grad_(False)
-            G.requires_grad_(True)
-            idx = torch.randint(len(dataset), (options.batch,), generator=sampler)
-            _, gen_c = dataset.batch(idx, device)
-            z = torch.randn(options.batch, G.config.z_dim, device=device)
-            G_opt.zero_grad(set_to_none=True)
-            g_loss, g_stats = loss.generator_loss(z, gen_c)
-            g_loss.backward()
-            G_opt.step()
+            # Generator step (none while a fine-tuning run's new discriminator warms up).
+            if counters.cur_nimg >= d_warmup_nimg:
+                D.requires_grad_(False)
+                G.requires_grad_(True)
+                idx = torch.randint(len(dataset), (options.batch,), generator=sampler)
+                _, gen_c = dataset.batch(idx, device)
+                z = torch.randn(options.batch, G.config.z_dim, device=device)
+                G_opt.zero_grad(set_to_none=True)
+                g_loss, g_stats = loss.generator_loss(z, gen_c)
+                g_loss.backward()
+                G_opt.step()
+                stats.update(g_stats)
 
             # Discriminator step (+ lazy R1).
             G.requires_grad_(False)
@@ -480,14 +521,14 @@ def train(options: TrainOptions, log: Callable[[str], None] | None = None) -> di
         counters.step += 1
         ema_nimg = ema_nimg_base
         if options.ema_rampup is not None:
-            ema_nimg = min(ema_nimg, counters.cur_nimg * options.ema_rampup)
+            ema_nimg = min(ema_nimg, (parent_nimg + counters.cur_nimg) * options.ema_rampup)
         beta = 0.5 ** (options.batch / max(ema_nimg, 1e-8))
         with torch.no_grad():
             for p_ema, p in zip(G_ema.parameters(), G.parameters()):
                 p_ema.copy_(p.detach().lerp(p_ema, beta))
             for b_ema, b in zip(G_ema.buffers(), G.buffers()):
                 b_ema.copy_(b)
-        stats.update(**g_stats, **d_stats)
+        stats.update(d_stats)
         if not all(math.isfinite(v) for v in stats.values()):
             raise FloatingPointError(f"non-finite loss at step {counters.step}: {stats}")
 
@@ -530,12 +571,28 @@ def train(options: TrainOptions, log: Callable[[str], None] | None = None) -> di
         "class_names": extra["class_names"],
         "class_attributes": extra["class_attributes"],
         "options": extra["options"],
+        "initialized_from": parent_info,
+        "images_seen_total": parent_nimg + counters.cur_nimg,
+        "train_seconds_total": round(seconds + (parent_info["train_seconds_total"] if parent_info else 0), 1),
         "discriminator_config": D.config.to_dict(),
         "r1_gamma": r1_gamma,
     }
     sha = export_generator(G_ema, export_dir, info)
     log(f"{stop_reason}: {counters.cur_nimg / 1000:g} kimg in {_format_eta(seconds)}; G_ema exported to {export_dir} (sha256 {sha[:12]})")
     return {**info, "export_dir": str(export_dir), "weights_sha256": sha, "stop_reason": stop_reason}
+
+
+def _parent_info(directory: Path) -> dict[str, Any]:
+    """What a fine-tuning run starts from: the parent's sha256 and, when it has a
+    ``training.json``, its training (images seen and hours, its own parents included)."""
+    path = directory / "training.json"
+    trained = json.loads(path.read_text()) if path.is_file() else {}
+    return {
+        "path": str(directory.resolve()),
+        "weights_sha256": file_sha256(directory / WEIGHTS_FILE),
+        "images_seen_total": trained.get("images_seen_total", trained.get("images_seen", 0)),
+        "train_seconds_total": trained.get("train_seconds_total", trained.get("train_seconds", 0.0)),
+    }
 
 
 def _dataset_source(dataset: ImageDataset) -> Any:

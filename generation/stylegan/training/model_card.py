@@ -112,6 +112,16 @@ def _dataset_lines(info: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _lineage_lines(info: dict[str, Any]) -> list[str]:
+    parent = info.get("initialized_from")
+    if not parent:
+        return []
+    return [
+        f"- Fine-tuned from generator `{parent['weights_sha256'][:12]}…` (with a new discriminator): "
+        f"{info['images_seen_total']} images seen and {info['train_seconds_total'] / 3600:.2f} h of training in all"
+    ]
+
+
 def write_model_card(export_dir: str | Path, *, name: str, licence_note: str) -> Path:
     """Render the sample grids and write ``MODEL_CARD.md`` from ``training.json`` (and
     ``metrics.json`` when present)."""
@@ -145,6 +155,7 @@ def write_model_card(export_dir: str | Path, *, name: str, licence_note: str) ->
         "",
         f"- Training images seen: {info['images_seen']} ({info['kimg']:.1f} kimg, {info['steps']} steps of batch "
         f"{options.get('batch', '?')})",
+        *_lineage_lines(info),
         f"- Hardware: {info['hardware']}; precision {info['precision']}; torch {info['torch']}",
         f"- Training time: {info['train_seconds'] / 3600:.2f} h",
         f"- Losses: non-saturating logistic, lazy R1 (γ {info['r1_gamma']:g} every {options.get('r1_interval', '?')} "
