@@ -28,6 +28,7 @@ from generation.stylegan.training.metrics import (
     save_classifier,
     train_classifier,
 )
+from generation.stylegan.training.model_card import write_model_card
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -226,6 +227,8 @@ def test_it_fine_tunes_a_trained_generator_holding_it_still_while_the_new_discri
     assert info["initialized_from"]["weights_sha256"] == parent["weights_sha256"]
     assert info["images_seen"] == 16 and info["images_seen_total"] == 32
     assert summary["images_seen_total"] == 32
+    card = write_model_card(tmp_path / "child" / "export", name="Tuned", licence_note="ours").read_text()
+    assert f"Fine-tuned from generator `{parent['weights_sha256'][:12]}…`" in card and "32 images seen" in card
 
 
 def test_it_refuses_to_fine_tune_a_generator_that_does_not_fit_the_dataset(demo, tmp_path):
