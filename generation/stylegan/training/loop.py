@@ -432,7 +432,7 @@ def train(options: TrainOptions, log: Callable[[str], None] | None = None) -> di
             torch.cuda.manual_seed(options.seed)
 
     total_nimg = options.steps * options.batch if options.steps is not None else int(options.kimg * 1000)
-    d_warmup_kimg = options.d_warmup_kimg if options.d_warmup_kimg is not None else (5.0 if options.init_from else 0.0)
+    d_warmup_kimg = options.d_warmup_kimg if options.d_warmup_kimg is not None else (5.0 if parent_info else 0.0)
     d_warmup_nimg = round(d_warmup_kimg * 1000)
     parent_nimg = parent_info["images_seen_total"] if parent_info else 0  # a trained start needs no EMA ramp-up
     ema_nimg_base = (options.ema_kimg if options.ema_kimg is not None else options.batch * 10 / 32) * 1000
