@@ -18,7 +18,7 @@ from generation import stylegan as sg
 from generation.stylegan.training.augment import diff_augment
 from generation.stylegan.training.dataset import CLOTHES_FAMILIES, GESTURES, load_dataset, render_demo_dataset
 from generation.stylegan.training.discriminator import Discriminator, DiscriminatorConfig
-from generation.stylegan.training.loop import TrainOptions, train
+from generation.stylegan.training.loop import TrainOptions, cpu_precision, train
 from generation.stylegan.training.losses import GanLoss, LossConfig
 from generation.stylegan.training.metrics import (
     MetricOptions,
@@ -190,6 +190,12 @@ def test_it_trains_with_finite_losses_and_exports_a_loadable_generator(demo, tmp
     assert info["dataset_source"]["license"]["name"] == "CC0 1.0"
 
 
+def test_it_trains_in_bf16_only_on_cpus_with_native_bf16_kernels():
+    assert cpu_precision("AVX512") == "bf16"
+    assert cpu_precision("AVX2") == "fp32"
+    assert cpu_precision("DEFAULT") == "fp32"
+
+
 @pytest.mark.parametrize("terms", [{}, {"class_weight": 1.0, "mode_seeking": 0.1}], ids=["plain", "class-loss+mode-seeking"])
 def test_it_resumes_from_a_checkpoint_exactly_as_an_uninterrupted_run(demo, tmp_path, terms):
     train(tiny_options(demo, tmp_path / "straight", steps=4, **terms), log=lambda line: None)
@@ -249,6 +255,12 @@ def test_it_measures_conditioning_frechet_distance_and_diversity(demo, heldout, 
     assert results["frechet_distance"] >= 0
     assert 0 <= results["diversity"]["duplicate_fraction"] <= 1
     assert results["diversity"]["pixel_spread_vs_real"] > 0
+    assert results["conditioning_accuracy_truncated"]["psi"] == 0.7
+    assert set(results["conditioning_accuracy_truncated"]["accuracy"]) == {"outfit", "gesture"}
+    (tmp_path / "run" / "export" / "metrics.json").write_text(json.dumps(results))
+    card = write_model_card(tmp_path / "run" / "export", name="Measured", licence_note="ours").read_text()
+    gesture = results["conditioning_accuracy_truncated"]["accuracy"]["gesture"]
+    assert f"| Conditioning accuracy, gesture, truncated to ψ 0.7 (personas' default; towards the class's centre) | {gesture * 100:.1f}% |" in card
 
 
 def test_it_computes_the_frechet_distance_of_known_gaussians():
