@@ -28,7 +28,9 @@ This package imports no Django. Public API::
 - ``noise_mode``: "const" (the stored per-layer noise, deterministic), "random"
   (fresh noise from torch's RNG), "shared" (fresh noise, one draw for the whole batch, so
   that images differ only by their latents) or "none".
-- ``truncation_cutoff``: truncate only the first N rows of W+.
+- ``truncation_psi`` pulls w towards ``w_avg``, or for a conditional generator towards
+  its own class's centre, so a truncated latent keeps its class;
+  ``truncation_cutoff``: truncate only the first N rows of W+.
 - On CUDA the last ``num_fp16_res`` resolutions run in float16 with our own kernels
   (``ops.cuda``, built on first use or by ``python -m generation.stylegan build-ops``);
   on CPU everything runs in float32. ``ops.use_reference_ops()`` forces the readable

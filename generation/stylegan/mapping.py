@@ -8,6 +8,9 @@ from torch import nn
 from .config import GeneratorConfig
 from .layers import FullyConnectedLayer
 
+# Enough samples that two estimates of a class centre agree to about 1/32 of w's spread.
+CLASS_CENTRE_SAMPLES = 1024
+
 
 def normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     """Scale each row of x [N, D] to unit mean square."""
@@ -18,8 +21,12 @@ class MappingNetwork(nn.Module):
     """An MLP of ``mapping_layers`` leaky-ReLU layers from z (and an embedded class
     label c) to the intermediate latent w, broadcast to the ``num_ws`` rows of W+.
 
-    ``w_avg`` tracks the mean of w over training; truncation pulls w towards it,
-    trading variety for typicality (psi = 1: no truncation; psi = 0: the mean face).
+    Truncation pulls w towards a centre, trading variety for typicality (psi = 1: no
+    truncation; psi = 0: the centre itself). Unconditionally the centre is ``w_avg``,
+    the mean of w tracked over training. A conditional generator pulls each w towards
+    the centre of its own class instead (class-conditional truncation, Sauer et al.
+    2022, StyleGAN-XL): the global mean lies between the classes, so truncating towards
+    it fades the very outfit or pose the label asked for.
     """
 
     def __init__(self, config: GeneratorConfig) -> None:
@@ -49,24 +56,39 @@ class MappingNetwork(nn.Module):
         """z: [N, z_dim]; c: [N, c_dim] or None -> W+ [N, num_ws, w_dim]."""
         if z.ndim != 2 or z.shape[1] != self.z_dim:
             raise ValueError(f"z must have shape [N, {self.z_dim}], got {tuple(z.shape)}")
+        if self.c_dim > 0 and (c is None or c.ndim != 2 or c.shape != (z.shape[0], self.c_dim)):
+            shape = None if c is None else tuple(c.shape)
+            raise ValueError(f"this generator is conditional: c must have shape [{z.shape[0]}, {self.c_dim}], got {shape}")
+        ws = self.map(z, c).unsqueeze(1).repeat(1, self.num_ws, 1)
+        if truncation_psi == 1:
+            return ws
+        centre = self.w_avg if self.c_dim == 0 else self.class_centres(c).unsqueeze(1)
+        return truncate(ws, centre, truncation_psi, truncation_cutoff)
+
+    def map(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+        """z: [N, z_dim]; c: [N, c_dim] or None (unconditional) -> w [N, w_dim]."""
         x = normalize_2nd_moment(z.to(torch.float32))
         if self.c_dim > 0:
-            if c is None or c.ndim != 2 or c.shape != (z.shape[0], self.c_dim):
-                shape = None if c is None else tuple(c.shape)
-                raise ValueError(f"this generator is conditional: c must have shape [{z.shape[0]}, {self.c_dim}], got {shape}")
             y = normalize_2nd_moment(self.embed(c.to(torch.float32)))
             x = torch.cat([x, y], dim=1)
         for i in range(self.num_layers):
             x = getattr(self, f"fc{i}")(x)
-        ws = x.unsqueeze(1).repeat(1, self.num_ws, 1)
-        return truncate(ws, self.w_avg, truncation_psi, truncation_cutoff)
+        return x
+
+    @torch.no_grad()
+    def class_centres(self, c: torch.Tensor) -> torch.Tensor:
+        """c: [N, c_dim] -> [N, w_dim]: the centre in W of each row's class, the mean of
+        f(z, c) over a fixed set of ``CLASS_CENTRE_SAMPLES`` z (so it is deterministic)."""
+        z = torch.randn(CLASS_CENTRE_SAMPLES, self.z_dim, generator=torch.Generator().manual_seed(0)).to(c.device)
+        labels, row_label = torch.unique(c.to(torch.float32), dim=0, return_inverse=True)
+        centres = torch.stack([self.map(z, label.expand(len(z), -1)).mean(dim=0) for label in labels])
+        return centres[row_label]
 
 
-def truncate(ws: torch.Tensor, w_avg: torch.Tensor, psi: float, cutoff: int | None = None) -> torch.Tensor:
-    """w_avg + psi * (w - w_avg) on the first ``cutoff`` rows of W+ [N, num_ws, w_dim]."""
-    if psi == 1:
-        return ws
+def truncate(ws: torch.Tensor, centre: torch.Tensor, psi: float, cutoff: int | None = None) -> torch.Tensor:
+    """centre + psi * (w - centre) on the first ``cutoff`` rows of W+ [N, num_ws, w_dim];
+    centre: [w_dim], or [N, 1, w_dim] for one centre per latent."""
     ws = ws.clone()
     rows = slice(None) if cutoff is None else slice(0, cutoff)
-    ws[:, rows] = w_avg.lerp(ws[:, rows], psi)
+    ws[:, rows] = centre.lerp(ws[:, rows], psi)
     return ws

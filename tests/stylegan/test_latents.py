@@ -4,7 +4,15 @@ import numpy as np
 import pytest
 import torch
 
-from generation.stylegan import class_label, parse_range, seed_to_z, style_mix, truncate, validate_wplus
+from generation.stylegan import (
+    class_label,
+    parse_range,
+    random_generator,
+    seed_to_z,
+    style_mix,
+    truncate,
+    validate_wplus,
+)
 
 
 def test_it_parses_ranges():
@@ -44,6 +52,23 @@ def test_it_mixes_only_the_chosen_rows():
 def test_it_truncates_only_up_to_the_cutoff():
     ws, w_avg = torch.ones(1, 4, 2), torch.zeros(2)
     assert truncate(ws, w_avg, 0.5, cutoff=2)[0, :, 0].tolist() == [0.5, 0.5, 1, 1]
+
+
+def test_it_truncates_a_conditional_latent_towards_its_own_class(small_config):
+    G = random_generator(type(small_config)(**{**small_config.to_dict(), "c_dim": 3}), seed=0)
+    z = torch.stack([seed_to_z(seed, G.config.z_dim) for seed in range(4)])
+    c = torch.eye(3)[[0, 0, 2, 2]]
+    centres = G.mapping(z, c, truncation_psi=0)[:, 0]
+    # Every seed of a class lands on that class's centre, and the classes stay apart.
+    torch.testing.assert_close(centres[0], centres[1])
+    torch.testing.assert_close(centres[2], centres[3])
+    assert (centres[0] - centres[2]).norm() > 0.1 * centres[0].norm()
+    # The centre is the mean of w over many seeds of the class, not the global w_avg.
+    many = torch.stack([seed_to_z(seed, G.config.z_dim) for seed in range(100, 4100)])
+    class_mean = G.mapping(many, torch.eye(3)[[2] * len(many)])[:, 0].mean(dim=0)
+    assert (centres[2] - class_mean).norm() < 0.1 * (centres[0] - centres[2]).norm()
+    halfway = G.mapping(z, c, truncation_psi=0.5)
+    torch.testing.assert_close(halfway, (G.mapping(z, c) + centres[:, None]) / 2)
 
 
 def test_it_validates_w_plus(small_config):

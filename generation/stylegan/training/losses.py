@@ -24,8 +24,8 @@
   the differences between classes, so it cannot catch one face drawn for every seed of a
   class; this term can.
 
-``GanLoss`` also keeps the generator's ``w_avg`` (the truncation centre) as a running
-mean of w, as the mapping network's training is expected to.
+``GanLoss`` also keeps the generator's ``w_avg`` (the unconditional truncation centre) as
+a running mean of w, as the mapping network's training is expected to.
 """
 
 from __future__ import annotations

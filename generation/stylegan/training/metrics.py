@@ -8,7 +8,8 @@ itself:
   outfit family and gesture, from ``class_attributes``; else the class). Its accuracy on
   held-out renders is reported as the ceiling of the conditioning accuracies.
 - ``conditioning accuracy``: generate images for each class, classify them, and count how
-  often each attribute the generator was asked for is the one the classifier sees.
+  often each attribute the generator was asked for is the one the classifier sees; at
+  ``psi`` and again at the personas' default truncation (towards each class's centre).
 - ``Fréchet distance`` (Heusel et al. 2017) between Gaussian fits of the classifier's
   penultimate features on generated images and on held-out renders, class-balanced alike.
 - ``layer influence``: for each W+ row, how often copying that row alone from a second
@@ -247,6 +248,7 @@ class MetricOptions:
     diversity_seeds: int = 32
     diversity_classes: int = 4
     psi: float = 1.0
+    truncated_psi: float = 0.7  # personas' default: conditioning accuracy is measured there too
     duplicate_threshold: float = 0.02  # RMS pixel distance in [0, 1] units
     seed_base: int = 1_000_000  # seeds used for evaluation: not the sample-grid seeds
 
@@ -282,6 +284,8 @@ def evaluate(
         per_attribute, joint = conditioning_accuracy(G, classifier, targets, classes, seeds, psi=options.psi)
         results["conditioning_accuracy"] = per_attribute
         results["conditioning_accuracy_joint"] = joint
+        truncated, _ = conditioning_accuracy(G, classifier, targets, classes, seeds, psi=options.truncated_psi)
+        results["conditioning_accuracy_truncated"] = {"psi": options.truncated_psi, "accuracy": truncated}
         chance = {a: 1 / len(v) for a, v in vocab.items()}
         results["chance_accuracy"] = chance
         results["layer_influence"] = layer_influence(G, classifier, targets, psi=options.psi)

@@ -58,6 +58,12 @@ def _metrics_lines(metrics: dict[str, Any]) -> list[str]:
         chance = (metrics.get("chance_accuracy") or {}).get(attribute)
         chance_note = f" (chance {_percent(chance)})" if chance else ""
         lines.append(f"| Conditioning accuracy, {attribute}{chance_note} | {_percent(value)} | {verdict} |")
+    truncated = metrics.get("conditioning_accuracy_truncated") or {}
+    for attribute, value in (truncated.get("accuracy") or {}).items():
+        lines.append(
+            f"| Conditioning accuracy, {attribute}, truncated to ψ {truncated['psi']} "
+            f"(personas' default; towards the class's centre) | {_percent(value)} | |"
+        )
     if "conditioning_accuracy_joint" in metrics:
         lines.append(f"| Conditioning accuracy, all attributes at once | {_percent(metrics['conditioning_accuracy_joint'])} | |")
     for attribute, value in (metrics.get("classifier_heldout_accuracy") or {}).items():
