@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from generation.management.commands.load_default_model import BUNDLED_DIRECTORY
 from generation.stylegan import file_sha256, load_generator
 from generation.stylegan.training.metrics import (
@@ -15,7 +17,7 @@ from generation.stylegan.training.metrics import (
 
 TRAINING = json.loads((BUNDLED_DIRECTORY / "training.json").read_text())
 OUTFIT_FLOOR = 0.85  # chance: 1/6
-GESTURE_FLOOR = 0.6  # chance: 1/10
+GESTURE_FLOOR = 0.7  # chance: 1/10
 
 
 def test_its_weights_are_the_ones_its_model_card_describes():
@@ -30,15 +32,17 @@ def test_its_weights_are_the_ones_its_model_card_describes():
     assert bundle_bytes <= 25 * 2**20
 
 
-def test_it_draws_the_outfit_and_gesture_it_is_asked_for():
+@pytest.mark.parametrize("psi", [1.0, 0.7], ids=["untruncated", "personas-default-truncation"])
+def test_it_draws_the_outfit_and_gesture_it_is_asked_for(psi):
     G = load_generator(BUNDLED_DIRECTORY, device="cpu")
     classifier, _ = load_classifier(BUNDLED_DIRECTORY / "classifier")
     targets = class_targets(TRAINING["class_names"], TRAINING["class_attributes"], classifier.vocab)
     classes = [c for c in range(G.config.c_dim) for _ in range(2)]
-    accuracy, _ = conditioning_accuracy(G, classifier, targets, classes, [7_000_000 + i for i in range(len(classes))])
-    # A little below what MODEL_CARD.md reports (outfit 94%, gesture 74% on 10 images per
-    # class), so only a regression fails. The gesture target (80%) is not met yet: see the
-    # model card.
+    seeds = [7_000_000 + i for i in range(len(classes))]
+    accuracy, _ = conditioning_accuracy(G, classifier, targets, classes, seeds, psi=psi)
+    # MODEL_CARD.md reports outfit 95% and gesture 80.5% on 10 images per class (84% at
+    # ψ 0.7); these 2 per class vary by a few points, so the floors sit below that and only
+    # a regression fails.
     assert accuracy["outfit"] >= OUTFIT_FLOOR, accuracy
     assert accuracy["gesture"] >= GESTURE_FLOOR, accuracy
 
