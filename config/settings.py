@@ -8,6 +8,7 @@ requires a real SECRET_KEY and switches on the HTTPS hardening that
 `manage.py check --deploy` asks for.
 """
 
+import sys
 from pathlib import Path
 
 import environ
@@ -23,9 +24,36 @@ DJANGO_ENV = env.str("DJANGO_ENV", default="development")
 PRODUCTION = DJANGO_ENV == "production"
 
 DEBUG = env.bool("DEBUG", default=not PRODUCTION)
+
+
+def _secret_key_problem(key):
+    """What makes `key` unfit for production, or None. The bar is Django's own
+    deploy check (security.W009): 50 characters, 5 distinct, not generated
+    for development."""
+    if not key:
+        return "is not set; production needs its own key"
+    if key.startswith("django-insecure-"):
+        return "is a development key (django-insecure-…)"
+    if len(key) < 50:
+        return "is too short (under 50 characters)"
+    if len(set(key)) < 5:
+        return "has too little variety (under 5 distinct characters)"
+    return None
+
+
 if PRODUCTION:
-    # No fallback: a production process without its own secret must not start.
-    SECRET_KEY = env.str("SECRET_KEY")
+    # No fallback and no weak key: a production process without its own
+    # secret must not start. It says why in one line, not a traceback, from
+    # every entry point: SystemExit passes through Django's, gunicorn's and
+    # celery's error handling (ImproperlyConfigured would be printed with its
+    # traceback), and on status 3 ("worker failed to boot") gunicorn's master
+    # stops instead of respawning workers for ever.
+    SECRET_KEY = env.str("SECRET_KEY", default="")
+    if problem := _secret_key_problem(SECRET_KEY):
+        sys.stderr.write(
+            f"SECRET_KEY {problem}. Generate one with: python -c 'import secrets; print(secrets.token_urlsafe(50))'\n"
+        )
+        raise SystemExit(3)
 else:
     SECRET_KEY = env.str("SECRET_KEY", default="django-insecure-local-development-only")
 ALLOWED_HOSTS = env.list(
@@ -45,6 +73,7 @@ INSTALLED_APPS = [
     "generation",
     "avatars",
     "content",
+    "dashboard",
 ]
 
 MIDDLEWARE = [
@@ -189,7 +218,12 @@ else:
     # still rendering would be handed to a second worker.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+        # A web request that queues a job must not hang on a broker that is
+        # down: the job waits in the database (the outbox) and beat sends it later.
+        "socket_connect_timeout": 1,
+        "socket_timeout": 5,
     }
+CELERY_BROKER_CONNECTION_TIMEOUT = 1
 if CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", float("inf")) <= CELERY_TASK_TIME_LIMIT:
     raise ImproperlyConfigured("CELERY_VISIBILITY_TIMEOUT must exceed CELERY_TASK_TIME_LIMIT")
 
@@ -212,5 +246,9 @@ CELERY_BEAT_SCHEDULE = {
     "generation-expire-leases": {
         "task": "generation.expire_leases",
         "schedule": 60.0,
+    },
+    "generation-dispatch-pending": {
+        "task": "generation.dispatch_pending",
+        "schedule": 15.0,
     },
 }
