@@ -137,10 +137,14 @@ class LayerGroupPermissionForm(forms.Form):
 
 
 def _seed_list(text):
+    """Comma-separated seeds: ASCII digits only (str.isdigit() alone also takes
+    "³", "①" or "٣", which int() then refuses or reads as another digit)."""
     seeds = []
     for item in _comma_list(text):
-        if not item.isdigit() or int(item) > SEED_MAX:
-            raise forms.ValidationError(f"{item!r} is not a seed (a whole number from 0 to {SEED_MAX}).")
+        # 20 digits at most: int() refuses thousands of them with a ValueError.
+        if not (item.isascii() and item.isdigit() and len(item) <= 20) or int(item) > SEED_MAX:
+            shown = item if len(item) <= 24 else item[:20] + "…"
+            raise forms.ValidationError(f"{shown!r} is not a seed (a whole number from 0 to {SEED_MAX}).")
         seeds.append(int(item))
     return seeds
 
