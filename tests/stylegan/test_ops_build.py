@@ -1,4 +1,4 @@
-"""The CUDA ops' build machinery: lock, stale locks, timeouts, fallback. Runs on the CPU.
+"""The CUDA ops' build machinery: its lock, timeouts, fallback. Runs on the CPU.
 
 Real files and real processes throughout: other processes hold the lock, get killed,
 compile (a stand-in compiler: a child process that sleeps, fails, or builds a tiny real
@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import sysconfig
@@ -24,49 +23,11 @@ import torch
 
 from generation.stylegan.ops.cuda import build
 from generation.stylegan.ops.cuda.build import BuildLock, BuildLockTimeout, OpsBuildError
+from generation.stylegan.ops.cuda.locking import LockTimeout
 
-BUILD_PY = Path(build.__file__).resolve()
+from .lock_processes import owner, start_holder, stop
 
-# A process that loads build.py by path (no torch import: quick), takes the lock, says so,
-# and holds it.
-HOLDER = textwrap.dedent(
-    """
-    import importlib.util, sys, time
-    spec = importlib.util.spec_from_file_location("persona_build_holder", sys.argv[1])
-    b = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = b
-    spec.loader.exec_module(b)
-    lock = b.BuildLock(sys.argv[2], timeout=float(sys.argv[4]), max_age=3600)
-    lock.acquire()
-    print("locked", flush=True)
-    time.sleep(float(sys.argv[3]))
-    lock.release()
-    print("released", flush=True)
-    """
-)
-
-
-def start_holder(lock_file: Path, hold: float = 60.0, timeout: float = 30.0) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(BUILD_PY), str(lock_file), str(hold), str(timeout)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    line = proc.stdout.readline()
-    assert line.strip() == "locked", f"the holder did not take the lock (exit {proc.poll()})"
-    return proc
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.kill()
-    proc.wait(timeout=10)
-    if proc.stdout is not None:
-        proc.stdout.close()
-
-
-def owner(lock_file: Path) -> int:
-    return json.loads(lock_file.read_text())["pid"]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def gone(pid: int) -> bool:
@@ -92,29 +53,8 @@ def wait_gone(pid: int, seconds: float = 5.0) -> bool:
 # ---------------------------------------------------------------------------------------
 
 
-def test_lock_is_exclusive_names_its_owner_and_is_released(tmp_path):
-    path = tmp_path / "sub" / "build.lock"
-    lock = BuildLock(path, timeout=1.0, max_age=3600)
-    lock.acquire()
-    assert lock.held and path.exists()
-    info = json.loads(path.read_text())
-    assert info["pid"] == os.getpid() and info["token"]
-
-    other = BuildLock(path, timeout=0.3, max_age=3600)
-    started = time.monotonic()
-    with pytest.raises(BuildLockTimeout, match=f"pid {os.getpid()}"):
-        other.acquire()
-    assert time.monotonic() - started >= 0.3
-    assert json.loads(path.read_text())["token"] == info["token"]  # untouched
-
-    lock.release()
-    assert not path.exists() and not lock.held
-    with other:
-        assert owner(path) == os.getpid()
-    assert not path.exists()
-
-
-def test_lock_held_by_a_live_process_times_out(tmp_path):
+def test_build_lock_held_by_a_live_process_times_out_naming_its_settings(tmp_path):
+    # The lock itself is tested in test_locking.py; the build's lock is an OpsBuildError.
     path = tmp_path / "build.lock"
     holder = start_holder(path)
     try:
@@ -123,104 +63,13 @@ def test_lock_held_by_a_live_process_times_out(tmp_path):
             BuildLock(path, timeout=1.0, max_age=3600).acquire()
         elapsed = time.monotonic() - started
         assert 1.0 <= elapsed < 5.0
+        assert isinstance(caught.value, OpsBuildError) and isinstance(caught.value, LockTimeout)
+        assert f"gave up waiting for the build lock {path}" in str(caught.value)
         assert f"pid {holder.pid}" in str(caught.value)
-        assert build.ENV_BUILD_TIMEOUT in str(caught.value)
+        assert build.ENV_BUILD_TIMEOUT in str(caught.value) and build.ENV_LOCK_MAX_AGE in str(caught.value)
         assert owner(path) == holder.pid  # not broken: its owner is alive
     finally:
         stop(holder)
-
-
-def test_lock_of_a_killed_process_is_broken(tmp_path):
-    path = tmp_path / "build.lock"
-    holder = start_holder(path)
-    holder.send_signal(signal.SIGKILL)
-    holder.wait(timeout=10)
-    assert path.exists() and owner(path) == holder.pid  # left behind by the dead owner
-
-    lock = BuildLock(path, timeout=5.0, max_age=3600)
-    started = time.monotonic()
-    lock.acquire()
-    try:
-        assert time.monotonic() - started < 2.0
-        assert owner(path) == os.getpid()
-        assert len(lock.broken) == 1 and "dead" in lock.broken[0]
-    finally:
-        lock.release()
-
-
-def test_lock_older_than_max_age_is_broken_even_with_a_live_owner(tmp_path):
-    path = tmp_path / "build.lock"
-    holder = start_holder(path)
-    try:
-        lock = BuildLock(path, timeout=10.0, max_age=1.0)
-        started = time.monotonic()
-        lock.acquire()
-        elapsed = time.monotonic() - started
-        assert owner(path) == os.getpid()
-        assert "older than" in lock.broken[0]
-        assert elapsed < 5.0
-        # The old owner finishing later must not remove our lock.
-        holder.send_signal(signal.SIGTERM)
-        holder.wait(timeout=10)
-        assert owner(path) == os.getpid()
-        lock.release()
-    finally:
-        stop(holder)
-
-
-def test_lock_whose_pid_was_reused_is_broken(tmp_path):
-    path = tmp_path / "build.lock"
-    # Our own (alive) pid, but with another process start time: the pid was reused.
-    path.write_text(json.dumps({"pid": os.getpid(), "host": os.uname().nodename, "started": "1",
-                                "created": time.time(), "token": "old"}))
-    if build._process_start_time(os.getpid()) is None:
-        pytest.skip("/proc/<pid>/stat is not readable here")
-    lock = BuildLock(path, timeout=2.0, max_age=3600)
-    lock.acquire()
-    assert "another process" in lock.broken[0]
-    lock.release()
-
-
-def test_unreadable_lock_is_judged_by_its_age(tmp_path):
-    path = tmp_path / "build.lock"
-    path.write_text("{not json")
-    with pytest.raises(BuildLockTimeout):
-        BuildLock(path, timeout=0.3, max_age=3600).acquire()
-    old = time.time() - 7200
-    os.utime(path, (old, old))
-    lock = BuildLock(path, timeout=2.0, max_age=3600)
-    lock.acquire()
-    assert owner(path) == os.getpid()
-    lock.release()
-
-
-def test_lock_serialises_concurrent_processes(tmp_path):
-    path = tmp_path / "build.lock"
-    log = tmp_path / "log"
-    worker = textwrap.dedent(
-        """
-        import importlib.util, os, sys, time
-        spec = importlib.util.spec_from_file_location("persona_build_worker", sys.argv[1])
-        b = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = b
-        spec.loader.exec_module(b)
-        with b.BuildLock(sys.argv[2], timeout=60, max_age=3600, poll_interval=0.01):
-            with open(sys.argv[3], "a") as f:
-                f.write(f"start {os.getpid()}\\n")
-            time.sleep(0.2)
-            with open(sys.argv[3], "a") as f:
-                f.write(f"end {os.getpid()}\\n")
-        """
-    )
-    procs = [subprocess.Popen([sys.executable, "-c", worker, str(BUILD_PY), str(path), str(log)]) for _ in range(4)]
-    for p in procs:
-        assert p.wait(timeout=60) == 0
-    events = [line.split() for line in log.read_text().splitlines()]
-    assert len(events) == 8, events  # 4 starts, 4 ends
-    for (start, pid_a), (end, pid_b) in zip(events[0::2], events[1::2]):
-        assert (start, end) == ("start", "end") and pid_a == pid_b, events  # never interleaved
-    assert len({pid for _, pid in events}) == 4
-    assert not path.exists()
 
 
 # ---------------------------------------------------------------------------------------
@@ -256,6 +105,29 @@ def fallback_warnings(record) -> list[str]:
 def ours(record) -> list[str]:
     """Every warning recorded but the garbage collector's ResourceWarnings (not ours)."""
     return [str(w.message) for w in record if not issubclass(w.category, ResourceWarning)]
+
+
+def test_the_compiler_child_runs_torchs_jit_build_on_our_sources(tmp_path):
+    # A stand-in torch.utils.cpp_extension records what the real child command asks of it;
+    # the child needs nothing of ours (no engine import, no file loaded by path).
+    stub = tmp_path / "stub"
+    (stub / "torch" / "utils").mkdir(parents=True)
+    (stub / "torch" / "__init__.py").write_text("")
+    (stub / "torch" / "utils" / "__init__.py").write_text("")
+    (stub / "torch" / "utils" / "cpp_extension.py").write_text(
+        "import json, os\ndef load(**kwargs):\n    open(os.environ['RECORD'], 'w').write(json.dumps(kwargs))\n"
+    )
+    record = tmp_path / "record.json"
+    directory = tmp_path / "build"
+    env = {"PYTHONPATH": str(stub), "RECORD": str(record), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    result = subprocess.run(build._child_command(directory), cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert f"built {build.EXTENSION_NAME} in {directory}" in result.stdout
+    arguments = json.loads(record.read_text())
+    assert arguments["name"] == build.EXTENSION_NAME and arguments["build_directory"] == str(directory)
+    assert arguments["sources"] == [str(build.SOURCE_DIR / name) for name in build.SOURCES]
+    assert all(Path(source).is_file() for source in arguments["sources"])
+    assert arguments["with_cuda"] is True and arguments["extra_include_paths"] == [str(build.SOURCE_DIR)]
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
@@ -442,11 +314,8 @@ def test_successful_build_is_stamped_loaded_and_reused(fake_cuda, monkeypatch, t
     # Another process finds the finished build and loads it without compiling or locking.
     other = textwrap.dedent(
         """
-        import importlib.util, sys
-        spec = importlib.util.spec_from_file_location("persona_build_other", sys.argv[1])
-        b = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = b
-        spec.loader.exec_module(b)
+        import sys
+        from generation.stylegan.ops.cuda import build as b
         b._cuda_status = lambda: (True, "")
         b._arch_list = lambda: "8.0"
         b._child_command = lambda d: [sys.executable, "-c", "raise SystemExit(3)"]
@@ -455,7 +324,7 @@ def test_successful_build_is_stamped_loaded_and_reused(fake_cuda, monkeypatch, t
         print(ext.answer() if ext is not None else b.fallback_reason())
         """
     )
-    result = subprocess.run([sys.executable, "-c", other, str(BUILD_PY)], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-c", other], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "42"
     assert counter.read_text() == "built\n"  # still one build

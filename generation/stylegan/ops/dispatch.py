@@ -1,21 +1,30 @@
-"""Chooses an implementation for each op call.
+"""Chooses an implementation for each primitive op call (bias_act, upfirdn2d).
 
 CUDA tensors use our CUDA kernels once they have built (else the reference, with one
-warning); CPU tensors use the fast CPU path for inference (no autograd). ``use_reference_ops()`` forces the
-readable references everywhere, for tests and benchmarks.
+warning); CPU tensors use the fast CPU path for inference (no autograd).
+``use_reference_ops()`` forces the readable references everywhere, for tests and
+benchmarks.
+
+Layering (imports point downwards only)::
+
+    modulated_conv2d.py            the composite: modulated convolution + bias + activation
+        dispatch.py                this module: picks a primitive kernel per call
+            bias_act.py, upfirdn2d.py, fast_cpu.py, cuda/   the primitives
+
+The composite asks :func:`implementation` which path a call takes, so that it follows
+the same choice as the primitives it is built from.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 
 from .bias_act import bias_act_reference
-from .fast_cpu import modulated_conv2d_fast, upfirdn2d_fast
-from .modulated_conv2d import modulated_conv2d_reference
+from .fast_cpu import upfirdn2d_fast
 from .upfirdn2d import IntPair, filter_size, upfirdn2d_reference
 
 _force_reference = contextvars.ContextVar("force_reference_ops", default=False)
@@ -31,7 +40,8 @@ def use_reference_ops() -> Iterator[None]:
         _force_reference.reset(token)
 
 
-def _implementation(x: torch.Tensor) -> str:
+def implementation(x: torch.Tensor) -> str:
+    """"reference", "cuda" or "fast_cpu": the path an op on ``x`` takes now."""
     if _force_reference.get():
         return "reference"
     if x.is_cuda:
@@ -55,7 +65,7 @@ def bias_act(
     clamp: float | None = None,
 ) -> torch.Tensor:
     """x + b along ``dim``, activation, gain, clamp (see ``bias_act.py``)."""
-    if _implementation(x) == "cuda":
+    if implementation(x) == "cuda":
         from .cuda.functions import bias_act_cuda
 
         return bias_act_cuda(x, b, dim=dim, act=act, alpha=alpha, gain=gain, clamp=clamp)
@@ -72,21 +82,14 @@ def upfirdn2d(
     gain: float = 1,
 ) -> torch.Tensor:
     """Upsample, FIR-filter, downsample x [N, C, H, W] (see ``upfirdn2d.py``)."""
-    implementation = _implementation(x)
-    if implementation == "cuda":
+    chosen = implementation(x)
+    if chosen == "cuda":
         from .cuda.functions import upfirdn2d_cuda
 
         return upfirdn2d_cuda(x, f, up=up, down=down, padding=padding, flip_filter=flip_filter, gain=gain)
-    if implementation == "fast_cpu":
+    if chosen == "fast_cpu":
         return upfirdn2d_fast(x, f, up=up, down=down, padding=padding, flip_filter=flip_filter, gain=gain)
     return upfirdn2d_reference(x, f, up=up, down=down, padding=padding, flip_filter=flip_filter, gain=gain)
-
-
-def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, **kwargs) -> torch.Tensor:
-    """Modulated convolution + bias + activation (see ``modulated_conv2d.py``)."""
-    if _implementation(x) == "fast_cpu":
-        return modulated_conv2d_fast(x, weight, styles, **kwargs)
-    return modulated_conv2d_reference(x, weight, styles, **kwargs)
 
 
 def upsample2d(x: torch.Tensor, f: torch.Tensor, up: int = 2) -> torch.Tensor:

@@ -3,6 +3,8 @@
 * ``build.py``: compiles ``ops.cpp``, ``bias_act.cu`` and ``upfirdn2d.cu`` on first use into
   a cache keyed by Python/torch/CUDA/GPU architecture and a source hash, under a
   stale-aware, time-limited inter-process lock; falls back to the references on failure.
+* ``locking.py``: that lock, ``FileLock``, a general cross-process lock file (standard
+  library only).
 * ``functions.py``: ``bias_act_cuda`` and ``upfirdn2d_cuda``, autograd-aware, with the
   references' arguments and results.
 

@@ -12,8 +12,9 @@ and CUDA versions, the GPU architectures and a hash of the sources and flags::
 
 Rules that keep a worker from hanging:
 
-* One process builds a given key at a time: it holds ``persona-build.lock``, a file
-  created atomically that names its owner (pid, host, process start time, timestamp).
+* One process builds a given key at a time: it holds ``persona-build.lock``, a
+  ``locking.FileLock``: a file created atomically that names its owner (pid, host,
+  process start time, timestamp).
   A lock whose owner is dead (same host) or that is older than
   ``PERSONA_OPS_BUILD_LOCK_MAX_AGE`` seconds (default 3600) is stale and is broken.
 * Waiting for the lock and compiling share one deadline, ``PERSONA_OPS_BUILD_TIMEOUT``
@@ -33,8 +34,6 @@ environment, so that both compute the same key.
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import hashlib
 import importlib.machinery
 import importlib.util
@@ -42,16 +41,15 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 import types
-import uuid
 import warnings
 from pathlib import Path
-from typing import Iterator, NamedTuple
+
+from .locking import FileLock, LockTimeout
 
 ENV_BUILD_DIR = "PERSONA_OPS_BUILD_DIR"
 ENV_BUILD_TIMEOUT = "PERSONA_OPS_BUILD_TIMEOUT"
@@ -82,7 +80,7 @@ class OpsBuildError(RuntimeError):
     """The CUDA ops could not be built or loaded; the message says why."""
 
 
-class BuildLockTimeout(OpsBuildError):
+class BuildLockTimeout(OpsBuildError, LockTimeout):
     """Another live process held the build lock for longer than the timeout."""
 
 
@@ -182,172 +180,15 @@ def build_dir() -> Path:
 # ---------------------------------------------------------------------------------------
 
 
-def _process_start_time(pid: int) -> str | None:
-    """The kernel's start time of a process (guards against reused pids), if readable."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name (field 2) may hold spaces; the fields after it are plain.
-    return stat.rsplit(")", 1)[-1].split()[19]
+class BuildLock(FileLock):
+    """The build directory's lock: a ``locking.FileLock`` whose timeout is an
+    ``OpsBuildError`` naming the settings that govern it."""
 
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-class LockInfo(NamedTuple):
-    pid: int
-    host: str
-    started: str | None
-    created: float
-    token: str
-
-    def describe(self) -> str:
-        age = time.time() - self.created
-        return f"pid {self.pid} on {self.host}, taken {age:.0f} s ago"
-
-
-class BuildLock:
-    """An inter-process lock file with stale-lock detection and a timeout.
-
-    The lock file is created atomically (written aside, then hard-linked into place) and
-    holds the owner's pid, host, process start time, creation time and a random token.
-    Breaking a stale lock and releasing one happen under a short ``fcntl`` guard lock, so
-    a process never removes a lock that another process has just taken.
-    """
-
-    def __init__(self, path: Path | str, timeout: float, max_age: float, poll_interval: float = 0.1):
-        self.path = Path(path)
-        self.guard_path = self.path.with_name(self.path.name + ".guard")
-        self.timeout = timeout
-        self.max_age = max_age
-        self.poll_interval = poll_interval
-        self._token: str | None = None
-        self.broken: list[str] = []  # why each stale lock we broke was stale
-
-    # -- reading and judging ------------------------------------------------------------
-    def read(self) -> LockInfo | None:
-        """The current owner, or None when there is no (readable) lock file."""
-        try:
-            data = json.loads(self.path.read_text())
-            return LockInfo(int(data["pid"]), str(data["host"]), data.get("started"), float(data["created"]),
-                            str(data["token"]))
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError, KeyError, TypeError):
-            # Unreadable content: judge it by the file's age alone.
-            try:
-                mtime = self.path.stat().st_mtime
-            except FileNotFoundError:
-                return None
-            return LockInfo(-1, "?", None, mtime, f"unreadable@{mtime}")
-
-    def stale_reason(self, info: LockInfo) -> str | None:
-        age = time.time() - info.created
-        if age > self.max_age:
-            return f"older than {self.max_age:.0f} s ({info.describe()})"
-        if info.host == socket.gethostname() and info.pid > 0:
-            if not _pid_alive(info.pid):
-                return f"its owner is dead ({info.describe()})"
-            started = _process_start_time(info.pid)
-            if info.started and started and started != info.started:
-                return f"its owner's pid now belongs to another process ({info.describe()})"
-        return None
-
-    # -- taking and giving back ---------------------------------------------------------
-    def _try_create(self) -> bool:
-        token = uuid.uuid4().hex
-        pid = os.getpid()
-        payload = {
-            "pid": pid,
-            "host": socket.gethostname(),
-            "started": _process_start_time(pid),
-            "created": time.time(),
-            "token": token,
-        }
-        tmp = self.path.with_name(f"{self.path.name}.{pid}.{token}.tmp")
-        tmp.write_text(json.dumps(payload))
-        try:
-            os.link(tmp, self.path)
-        except FileExistsError:
-            return False
-        finally:
-            tmp.unlink(missing_ok=True)
-        self._token = token
-        return True
-
-    @contextlib.contextmanager
-    def _guard(self, deadline: float) -> Iterator[None]:
-        fd = os.open(self.guard_path, os.O_CREAT | os.O_RDWR, 0o644)
-        try:
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except OSError as exc:
-                    if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                        raise
-                    if time.monotonic() >= deadline:
-                        raise BuildLockTimeout(f"timed out waiting for the guard lock {self.guard_path}") from None
-                    time.sleep(0.01)
-            yield
-        finally:
-            os.close(fd)  # closing releases the flock
-
-    def acquire(self, deadline: float | None = None) -> None:
-        """Take the lock, breaking stale ones; raise BuildLockTimeout at the deadline."""
-        if deadline is None:
-            deadline = time.monotonic() + self.timeout
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        while True:
-            if self._try_create():
-                return
-            info = self.read()
-            if info is None:
-                continue  # released meanwhile: try again at once
-            reason = self.stale_reason(info)
-            if reason is not None:
-                with self._guard(deadline):
-                    current = self.read()
-                    if current is not None and current.token == info.token:
-                        self.path.unlink(missing_ok=True)
-                        self.broken.append(reason)
-                continue
-            if time.monotonic() >= deadline:
-                raise BuildLockTimeout(
-                    f"gave up waiting for the build lock {self.path} after {self.timeout:.0f} s: "
-                    f"it is held by {info.describe()} ({ENV_BUILD_TIMEOUT} sets the timeout, "
-                    f"{ENV_LOCK_MAX_AGE} the age after which a lock counts as stale)"
-                )
-            time.sleep(min(self.poll_interval, max(0.0, deadline - time.monotonic())))
-
-    def release(self) -> None:
-        """Give the lock back if we still own it (a stale-lock breaker may have taken it)."""
-        if self._token is None:
-            return
-        token, self._token = self._token, None
-        with self._guard(time.monotonic() + 30.0):
-            current = self.read()
-            if current is not None and current.token == token:
-                self.path.unlink(missing_ok=True)
-
-    @property
-    def held(self) -> bool:
-        return self._token is not None
-
-    def __enter__(self) -> "BuildLock":
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
+    timeout_error = BuildLockTimeout
+    description = "build lock"
+    timeout_hint = (
+        f"{ENV_BUILD_TIMEOUT} sets the timeout, {ENV_LOCK_MAX_AGE} the age after which a lock counts as stale"
+    )
 
 
 def lock_path(directory: Path | None = None) -> Path:
@@ -358,36 +199,34 @@ def lock_path(directory: Path | None = None) -> Path:
 # Compiling (in a child process) and loading
 # ---------------------------------------------------------------------------------------
 
+# The child process runs torch's JIT build and nothing of ours: the arguments of
+# torch.utils.cpp_extension.load travel as JSON.
 _CHILD_CODE = (
-    "import importlib.util, sys\n"
-    "spec = importlib.util.spec_from_file_location('_persona_ops_build_child', sys.argv[1])\n"
-    "mod = importlib.util.module_from_spec(spec)\n"
-    "sys.modules[spec.name] = mod\n"
-    "spec.loader.exec_module(mod)\n"
-    "mod._compile_here(sys.argv[2])\n"
+    "import json, sys\n"
+    "from torch.utils import cpp_extension\n"
+    "arguments = json.loads(sys.argv[1])\n"
+    "cpp_extension.load(**arguments)\n"
+    "print('built', arguments['name'], 'in', arguments['build_directory'], flush=True)\n"
 )
+
+
+def compile_arguments(directory: Path) -> dict[str, object]:
+    """The keyword arguments of ``torch.utils.cpp_extension.load`` for a build into ``directory``."""
+    return {
+        "name": EXTENSION_NAME,
+        "sources": [str(SOURCE_DIR / name) for name in SOURCES],
+        "extra_cflags": list(EXTRA_CFLAGS),
+        "extra_cuda_cflags": list(EXTRA_CUDA_CFLAGS),
+        "extra_include_paths": [str(SOURCE_DIR)],
+        "build_directory": str(directory),
+        "with_cuda": True,
+        "verbose": True,
+    }
 
 
 def _child_command(directory: Path) -> list[str]:
     """The command that compiles the extension into ``directory`` (a child process)."""
-    return [sys.executable, "-c", _CHILD_CODE, str(Path(__file__).resolve()), str(directory)]
-
-
-def _compile_here(directory: str) -> None:
-    """Run torch's JIT build into ``directory`` (called in the child process)."""
-    from torch.utils import cpp_extension
-
-    cpp_extension.load(
-        name=EXTENSION_NAME,
-        sources=[str(SOURCE_DIR / name) for name in SOURCES],
-        extra_cflags=list(EXTRA_CFLAGS),
-        extra_cuda_cflags=list(EXTRA_CUDA_CFLAGS),
-        extra_include_paths=[str(SOURCE_DIR)],
-        build_directory=directory,
-        with_cuda=True,
-        verbose=True,
-    )
-    print(f"built {EXTENSION_NAME} in {directory}", flush=True)
+    return [sys.executable, "-c", _CHILD_CODE, json.dumps(compile_arguments(directory))]
 
 
 def _module_path(directory: Path) -> Path:
@@ -606,7 +445,8 @@ def _reset_for_tests() -> None:
 
 
 def _main(argv: list[str]) -> int:
-    """``python build.py``: prebuild and print the build directory."""
+    """Prebuild and print the build directory (``-v``: and the build log's tail), for
+    ``bench/gpu_check.sh``; operators run ``python -m generation.stylegan build-ops``."""
     verbose = "-v" in argv or os.environ.get(ENV_VERBOSE)
     try:
         directory = build_all()
