@@ -80,7 +80,14 @@ class PersonaBreedForm(forms.Form):
         return _comma_list(self.cleaned_data["layer_groups"])
 
 
-class PersonaEditForm(forms.Form):
+class VersionPreconditionForm(forms.Form):
+    """A change to a persona carries the version it was made against: if the
+    persona has moved on meanwhile, the change is refused as a conflict."""
+
+    expected_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+
+class PersonaEditForm(VersionPreconditionForm):
     direction = forms.ModelChoiceField(queryset=None, empty_label=None)
     strength = forms.FloatField()
 
@@ -92,7 +99,7 @@ class PersonaEditForm(forms.Form):
         )
 
 
-class LibraryApplyForm(forms.Form):
+class LibraryApplyForm(VersionPreconditionForm):
     item = forms.ModelChoiceField(queryset=None, empty_label=None, label="Look or pose")
 
     def __init__(self, *args, items, **kwargs):
@@ -127,13 +134,20 @@ class LibraryItemForm(forms.Form):
 
 class LayerGroupPermissionForm(forms.Form):
     role = forms.ChoiceField(choices=[(r.value, r.label) for r in Role if r != Role.OWNER])
-    layer_groups = forms.CharField(
-        required=False, help_text="Comma-separated group names this role may change; empty: no limit."
+    layer_groups = forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="The layer groups this role may change; none ticked: no limit.",
     )
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Only the names of the registered models' layer groups can be chosen.
+        names = sorted({group["name"] for model in GeneratorModel.objects.all() for group in model.layer_groups})
+        self.fields["layer_groups"].choices = [(name, name) for name in names]
+
     def clean_layer_groups(self):
-        groups = _comma_list(self.cleaned_data["layer_groups"])
-        return groups or None
+        return self.cleaned_data["layer_groups"] or None
 
 
 def _seed_list(text):

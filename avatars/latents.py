@@ -47,3 +47,31 @@ def latent_from_bytes(data, *, num_ws, w_dim):
 
 def latent_sha256(latent):
     return hashlib.sha256(latent_to_bytes(latent)).hexdigest()
+
+
+def latent_direction_apply(*, latent, direction, strength, rows):
+    """`latent` with strength × direction added to `rows` only.
+
+    NumPy row arithmetic, kept out of the engine's package so that web
+    processes editing personas never load PyTorch."""
+    if direction.shape != (latent.shape[1],) or any(not 0 <= row < latent.shape[0] for row in rows):
+        raise ValidationError(
+            f"Direction of shape {list(direction.shape)} on rows {rows} does not fit a latent of shape "
+            f"{list(latent.shape)}.",
+            code="latent_shape",
+        )
+    edited = np.array(latent, dtype=np.float32, copy=True)
+    edited[rows] += np.float32(strength) * direction.astype(np.float32)
+    return edited
+
+
+def latent_rows_mix(*, latent, source, rows):
+    """`latent` with `rows` copied from `source` (same shape), every other row bit-identical."""
+    if latent.shape != source.shape or any(not 0 <= row < latent.shape[0] for row in rows):
+        raise ValidationError(
+            f"Cannot mix rows {rows} of latents of shapes {list(latent.shape)} and {list(source.shape)}.",
+            code="latent_shape",
+        )
+    mixed = np.array(latent, dtype=np.float32, copy=True)
+    mixed[rows] = source[rows]
+    return mixed

@@ -35,3 +35,9 @@ def persona_versions_of_brand(*, brand):
 def library_items_for_brand(*, brand, model=None):
     items = LibraryItem.objects.for_brand(brand).select_related("model", "direction")
     return items if model is None else items.filter(model=model)
+
+
+def persona_reference_version(*, brand, persona):
+    """The version whose render an asset's identity consistency is scored
+    against: the persona's first, the face the brand chose."""
+    return PersonaVersion.objects.for_brand(brand).filter(persona=persona).order_by("number").first()

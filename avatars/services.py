@@ -2,26 +2,49 @@
 
 Every change of a persona's latent is a new PersonaVersion made by
 _version_add, in the transaction of the service that asked for it, with an
-audit row. Engine work (mapping, mixing on the GPU) happens before the
-transaction, so no lock is held while the engine runs.
+audit row. _version_add locks the persona row, reads the current version
+under that lock and builds the new latent from it, so concurrent changes
+queue up into one linear chain (version N+1's parent is always version N).
+A change made against a version the user saw (`expected_version`) is refused
+with VersionConflict when the persona has moved on since. Engine work (the
+mapping network) happens before the transaction, so no lock is held while
+the engine runs; the row arithmetic of edits, looks and breeding is NumPy.
 """
 
 import numpy as np
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from audit.services import audit_record
 from brands.models import CREATE_ROLES
 from brands.selectors import brand_role_require, layer_groups_allowed
 from generation.layer_groups import layer_groups_touched
+from generation.services.directions import direction_usable_check
+from generation.services.jobs import JobRequest, generation_jobs_submit
 
 from .identity import identity_fingerprint_record, identity_guard_check, identity_lock, identity_rows_changed
-from .latents import latent_to_bytes, latent_validate
+from .latents import latent_direction_apply, latent_rows_mix, latent_to_bytes, latent_validate
 from .models import LibraryItem, Persona, PersonaVersion
+from .selectors import persona_reference_version
 
 SEED_MAX = 2**32 - 1  # NumPy's RandomState takes seeds in [0, 2**32)
 TRUNCATION_PSI_RANGE = (0.0, 1.0)
 Operation = PersonaVersion.Operation
+
+
+class VersionConflict(ValidationError):
+    """The persona changed since the user loaded the version they changed."""
+
+    def __init__(self, *, current):
+        who = current.created_by.get_username() if current.created_by else "the system"
+        when = timezone.localtime(current.created_at).strftime("%Y-%m-%d %H:%M")
+        super().__init__(
+            f"This persona changed since you opened it: it is now version {current.number}, by {who} at {when}. "
+            "Nothing was saved; look at the new version and try again.",
+            code="version_conflict",
+        )
+        self.current = current
 
 
 def seed_validate(seed):
@@ -86,7 +109,7 @@ def persona_create(*, actor, brand, model, latent, name, handle, operation=Opera
             persona.save()
     except IntegrityError as exc:  # a concurrent create won the same handle
         raise ValidationError({"handle": f"This brand already has a persona with the handle @{handle}."}) from exc
-    version = _version_add(actor=actor, persona=persona, latent=latent, operation=operation, params=params)
+    version = _version_add(actor=actor, persona=persona, operation=operation, params=params, latent_from=lambda _: latent)
     audit_record(
         actor=actor,
         brand=brand,
@@ -97,16 +120,28 @@ def persona_create(*, actor, brand, model, latent, name, handle, operation=Opera
     return persona
 
 
-def _version_add(*, actor, persona, latent, operation, params, parent=None):
+def _version_add(*, actor, persona, operation, params, latent_from, expected_version=None):
     """Append a version to `persona` and make it current. Runs inside the
-    caller's transaction, with the persona row locked so numbers stay dense.
+    caller's transaction.
 
-    The layer groups the new latent actually changes (compared with `parent`;
-    all of them for a new persona) must be ones the actor's role may change,
-    and a new identity must pass the identity guard (avatars.identity).
+    The persona row is locked first; then the current version is read (None
+    for a new persona) and `latent_from(parent)` builds the new latent from
+    it, so no concurrent change is lost. `expected_version`, when given, must
+    still be the current version, or VersionConflict is raised and nothing is
+    written. The layer groups the new latent actually changes must be ones the
+    actor's role may change, and a new identity must pass the identity guard
+    (avatars.identity).
     """
-    Persona.objects.for_brand(persona.brand).select_for_update().filter(pk=persona.pk).first()
+    locked = Persona.objects.for_brand(persona.brand).select_for_update().filter(pk=persona.pk).first()
+    parent = None
+    if locked.current_version_id is not None:
+        parent = PersonaVersion.objects.for_brand(persona.brand).select_related("created_by").get(
+            pk=locked.current_version_id
+        )
+    if expected_version is not None and (parent is None or parent.pk != expected_version.pk):
+        raise VersionConflict(current=parent)
     model = persona.model
+    latent = latent_from(parent)
     latent_validate(latent, num_ws=model.num_ws, w_dim=model.w_dim, model_name=model.slug)
     parent_latent = None if parent is None else parent.latent_array()
     if parent is None:
@@ -118,7 +153,7 @@ def _version_add(*, actor, persona, latent, operation, params, parent=None):
     if identity_changed:
         identity_lock(model)
         identity_guard_check(brand=persona.brand, model=model, latent=latent)
-    number = _last_number(persona) + 1 if parent else 1
+    number = parent.number + 1 if parent else 1
     version = PersonaVersion(
         brand=persona.brand,
         persona=persona,
@@ -142,7 +177,7 @@ def _version_add(*, actor, persona, latent, operation, params, parent=None):
         before={"version": parent.number, "sha256": parent.sha256} if parent else None,
         after={"persona": persona.handle, "version": number, "operation": operation, "params": params,
                "sha256": version.sha256},
-    )
+    )  # fmt: skip
     return version
 
 
@@ -157,12 +192,8 @@ def _layer_groups_require(*, actor, brand, model, rows):
         )
 
 
-def _last_number(persona):
-    return PersonaVersion.objects.for_brand(persona.brand).filter(persona=persona).order_by("-number").first().number
-
-
 @transaction.atomic
-def persona_rollback(*, actor, brand, persona, version):
+def persona_rollback(*, actor, brand, persona, version, expected_version=None):
     """Make a new current version equal to the old `version` (history stays)."""
     brand_role_require(user=actor, brand=brand, roles=CREATE_ROLES)
     _persona_of_brand(persona, brand)
@@ -171,10 +202,10 @@ def persona_rollback(*, actor, brand, persona, version):
     return _version_add(
         actor=actor,
         persona=persona,
-        latent=np.array(version.latent_array()),
         operation=Operation.ROLLBACK,
         params={"to_version": version.number, "to_sha256": version.sha256},
-        parent=persona.current_version,
+        latent_from=lambda _: np.array(version.latent_array()),
+        expected_version=expected_version,
     )
 
 
@@ -221,8 +252,6 @@ def persona_breed(*, actor, brand, base, donor, layer_groups, name, handle):
     if not layer_groups:
         raise ValidationError({"layer_groups": "Choose at least one layer group to take from the donor."})
     rows = [row for group in layer_groups for row in base.model.layer_group_rows(group)]
-    from generation.rendering import latent_rows_mix
-
     base_version, donor_version = base.current_version, donor.current_version
     latent = latent_rows_mix(latent=base_version.latent_array(), source=donor_version.latent_array(), rows=rows)
     params = {
@@ -239,43 +268,36 @@ def persona_breed(*, actor, brand, base, donor, layer_groups, name, handle):
 # --- editing, looks and poses ------------------------------------------------------
 
 
-def _direction_of_model(direction, model, brand):
-    if direction.brand_id not in (None, brand.pk):
-        raise ValidationError({"direction": "No such direction: it was taught by another brand."})
-    if direction.model_id != model.pk:
-        raise ValidationError(
-            {"direction": f"Direction {direction.name} belongs to model {direction.model.slug}, not {model.slug}."}
-        )
-
-
 @transaction.atomic
-def persona_edit(*, actor, brand, persona, direction, strength):
+def persona_edit(*, actor, brand, persona, direction, strength, expected_version=None):
     """A new version moved `strength` along `direction` on the direction's layer group."""
     brand_role_require(user=actor, brand=brand, roles=CREATE_ROLES)
     _persona_of_brand(persona, brand)
-    _direction_of_model(direction, persona.model, brand)
+    direction_usable_check(direction=direction, model=persona.model, brand=brand)
     direction.strength_validate(strength)
     rows = persona.model.layer_group_rows(direction.layer_group)
-    from generation.rendering import latent_direction_apply
-
-    parent = persona.current_version
-    latent = latent_direction_apply(
-        latent=parent.latent_array(), direction=direction.vector_array(), strength=strength, rows=rows
-    )
     params = {"direction": direction.name, "kind": direction.kind, "layer_group": direction.layer_group,
-              "strength": strength}
-    return _version_add(actor=actor, persona=persona, latent=latent, operation=Operation.EDIT, params=params,
-                        parent=parent)
+              "strength": strength}  # fmt: skip
+    return _version_add(
+        actor=actor,
+        persona=persona,
+        operation=Operation.EDIT,
+        params=params,
+        latent_from=lambda parent: latent_direction_apply(
+            latent=parent.latent_array(), direction=direction.vector_array(), strength=strength, rows=rows
+        ),
+        expected_version=expected_version,
+    )
 
 
-@transaction.atomic
 def library_item_create(
     *, actor, brand, model, kind, name, layer_group, source_version=None, seed=None, truncation_psi=0.7,
     class_index=None, direction=None, strength=None,
 ):
     """A look or pose for the brand's personas of `model`, on `layer_group` (never
     the model's identity group). Exactly one source: a persona version, a seed
-    (with a class label for conditional models), or a direction with a strength."""
+    (with a class label for conditional models), or a direction with a strength.
+    A seed is mapped before the transaction opens, so no lock is held meanwhile."""
     brand_role_require(user=actor, brand=brand, roles=CREATE_ROLES)
     if kind not in LibraryItem.Kind.values:
         raise ValidationError({"kind": f"Kind must be one of {', '.join(LibraryItem.Kind.values)}, got {kind!r}."})
@@ -289,7 +311,7 @@ def library_item_create(
         raise ValidationError("Give exactly one source: a persona version, a seed, or a direction with a strength.")
     item = LibraryItem(brand=brand, model=model, kind=kind, name=name, layer_group=layer_group, created_by=actor)
     if direction is not None:
-        _direction_of_model(direction, model, brand)
+        direction_usable_check(direction=direction, model=model, brand=brand)
         if direction.layer_group != layer_group:
             raise ValidationError(
                 {"direction": f"Direction {direction.name} acts on {direction.layer_group!r}, not {layer_group!r}."}
@@ -318,18 +340,19 @@ def library_item_create(
         if class_index is not None:
             item.recipe["class"] = model.class_names[class_index]
     item.full_clean(exclude=["source_latent", "direction"], validate_unique=False, validate_constraints=False)
-    if LibraryItem.objects.for_brand(brand).filter(kind=kind, name=name).exists():
-        raise ValidationError({"name": f"This brand already has a {kind} named {name!r}."})
-    item.save()
-    audit_record(
-        actor=actor, brand=brand, action="library_item.created", target=item,
-        after={"kind": kind, "name": name, "model": model.slug, "layer_group": layer_group, **item.recipe},
-    )
+    with transaction.atomic():
+        if LibraryItem.objects.for_brand(brand).filter(kind=kind, name=name).exists():
+            raise ValidationError({"name": f"This brand already has a {kind} named {name!r}."})
+        item.save()
+        audit_record(
+            actor=actor, brand=brand, action="library_item.created", target=item,
+            after={"kind": kind, "name": name, "model": model.slug, "layer_group": layer_group, **item.recipe},
+        )  # fmt: skip
     return item
 
 
 @transaction.atomic
-def persona_library_apply(*, actor, brand, persona, item):
+def persona_library_apply(*, actor, brand, persona, item, expected_version=None):
     """A new version with `item` (a look or pose) applied to its layer group
     only: every other row, the identity group's included, stays bit-identical."""
     brand_role_require(user=actor, brand=brand, roles=CREATE_ROLES)
@@ -337,18 +360,62 @@ def persona_library_apply(*, actor, brand, persona, item):
     if item.brand_id != brand.pk:
         raise ValidationError({"item": f"{item.name} is not in brand {brand.slug}'s library."})
     if item.model_id != persona.model_id:
-        raise ValidationError({"item": f"{item.name} is for model {item.model.slug}; @{persona.handle} uses {persona.model.slug}."})
+        raise ValidationError(
+            {"item": f"{item.name} is for model {item.model.slug}; @{persona.handle} uses {persona.model.slug}."}
+        )
     rows = persona.model.layer_group_rows(item.layer_group)
     if set(rows) & set(persona.model.identity_rows):
-        raise ValidationError({"item": f"{item.name} would change the identity group {persona.model.identity_group!r}."})
-    from generation.rendering import latent_direction_apply, latent_rows_mix
-
-    parent = persona.current_version
-    if item.direction_id is not None:
-        latent = latent_direction_apply(
-            latent=parent.latent_array(), direction=item.direction.vector_array(), strength=item.strength, rows=rows
+        raise ValidationError(
+            {"item": f"{item.name} would change the identity group {persona.model.identity_group!r}."}
         )
-    else:
-        latent = latent_rows_mix(latent=parent.latent_array(), source=item.source_array(), rows=rows)
+
+    def latent_from(parent):
+        if item.direction_id is not None:
+            return latent_direction_apply(
+                latent=parent.latent_array(), direction=item.direction.vector_array(), strength=item.strength, rows=rows
+            )
+        return latent_rows_mix(latent=parent.latent_array(), source=item.source_array(), rows=rows)
+
     params = {"item": item.pk, "name": item.name, "layer_group": item.layer_group, **item.recipe}
-    return _version_add(actor=actor, persona=persona, latent=latent, operation=item.kind, params=params, parent=parent)
+    return _version_add(
+        actor=actor, persona=persona, operation=item.kind, params=params, latent_from=latent_from,
+        expected_version=expected_version,
+    )  # fmt: skip
+
+
+# --- rendering -------------------------------------------------------------------
+
+
+def persona_render_submit(*, actor, brand, persona, version=None):
+    """Queue a render of one of the brand's personas, pinned to `version`
+    (default: the current one), its identity scored against the persona's
+    first version."""
+    _persona_of_brand(persona, brand)
+    version = version or persona.current_version
+    reference = persona_reference_version(brand=brand, persona=persona)
+    [job] = generation_jobs_submit(
+        actor=actor,
+        brand=brand,
+        requests=[
+            JobRequest(
+                persona=persona,
+                version=version,
+                reference_version=reference,
+                provenance=persona_provenance(persona=persona, version=version, reference=reference),
+            )
+        ],
+    )
+    return job
+
+
+def persona_provenance(*, persona, version, reference):
+    """What an asset's provenance says of the persona and version it shows."""
+    return {
+        "persona": persona.handle,
+        "version": version.number,
+        "operation": version.operation,
+        "latent_sha256": version.sha256,
+        "seed": persona.seed,
+        "truncation_psi": persona.truncation_psi,
+        "identity_reference_version": reference.number,
+    }

@@ -14,6 +14,13 @@ urlpatterns = [
         views.persona_rollback_view,
         name="persona-rollback",
     ),
+    path("brands/<slug:brand_slug>/personas/<int:persona_id>/render", views.persona_render, name="persona-render"),
     path("brands/<slug:brand_slug>/library/", views.library, name="library"),
+    path("brands/<slug:brand_slug>/library/items", views.library_item_create_view, name="library-item-create"),
+    path(
+        "brands/<slug:brand_slug>/library/permissions",
+        views.layer_group_permission_view,
+        name="layer-group-permission-set",
+    ),
     path("brands/<slug:brand_slug>/directions/new", views.direction_teach_view, name="direction-teach"),
 ]

@@ -4,25 +4,26 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from brands.forms import service_errors_add
 from brands.models import CREATE_ROLES, Role
 from brands.selectors import brand_access_get, layer_group_permissions_for_brand
 from brands.services import layer_group_permission_set
+from common.forms import service_errors_add
 from content.selectors import assets_for_persona
 from generation.selectors import directions_for_brand, generation_jobs_for_persona
-from generation.services import direction_teach
+from generation.services.directions import direction_teach
 
 from .forms import (
-    DirectionTeachForm,
     CandidateGridForm,
+    DirectionTeachForm,
     LayerGroupPermissionForm,
     LibraryApplyForm,
     LibraryItemForm,
     PersonaBreedForm,
     PersonaEditForm,
     PersonaFromSeedForm,
+    VersionPreconditionForm,
 )
 from .selectors import (
     library_items_for_brand,
@@ -33,12 +34,14 @@ from .selectors import (
     personas_for_brand,
 )
 from .services import (
+    VersionConflict,
     library_item_create,
     persona_breed,
     persona_candidates_render,
     persona_create_from_seed,
     persona_edit,
     persona_library_apply,
+    persona_render_submit,
     persona_rollback,
 )
 
@@ -115,6 +118,8 @@ def persona_breed_view(request, brand_slug):
 def _persona_page(request, access, persona, *, edit_form=None, apply_form=None, status=200):
     jobs = generation_jobs_for_persona(brand=access.brand, persona=persona)
     can_change = access.role in CREATE_ROLES
+    # Changes carry the version they were made against (see VersionConflict).
+    current = {"expected_version": persona.current_version_id}
     return render(
         request,
         "avatars/persona_detail.html",
@@ -126,8 +131,12 @@ def _persona_page(request, access, persona, *, edit_form=None, apply_form=None, 
             "assets": assets_for_persona(brand=access.brand, persona=persona),
             "jobs": jobs,
             "can_render": can_change,
-            "edit_form": edit_form or (PersonaEditForm(directions=directions_for_brand(brand=access.brand, model=persona.model)) if can_change else None),
-            "apply_form": apply_form or (LibraryApplyForm(items=library_items_for_brand(brand=access.brand, model=persona.model)) if can_change else None),
+            "edit_form": edit_form or (PersonaEditForm(
+                initial=current, directions=directions_for_brand(brand=access.brand, model=persona.model)
+            ) if can_change else None),
+            "apply_form": apply_form or (LibraryApplyForm(
+                initial=current, items=library_items_for_brand(brand=access.brand, model=persona.model)
+            ) if can_change else None),
             # Refresh while a render is pending so its image appears by itself.
             "refresh": any(not job.is_finished for job in jobs),
         },
@@ -142,36 +151,63 @@ def persona_detail(request, brand_slug, persona_id):
     return _persona_page(request, access, persona)
 
 
-@login_required
-@require_POST
-def persona_edit_view(request, brand_slug, persona_id):
+def _persona_change_post(request, brand_slug, persona_id, *, form_class, choices, change, page_form, done):
+    """POST of a form that makes a new version of the persona: `change` is the
+    service; `choices(brand, persona)` the form's choice querysets. A bad form,
+    or a change the service refuses, shows the persona page again with the
+    form's errors (400, or 409 when the persona moved on meanwhile)."""
     access, persona = _persona_to_change(request, brand_slug, persona_id)
-    form = PersonaEditForm(request.POST, directions=directions_for_brand(brand=access.brand, model=persona.model))
+    form = form_class(request.POST, **choices(access.brand, persona))
+    status = 400
     if form.is_valid():
+        data = dict(form.cleaned_data)
+        data["expected_version"] = _expected_version(access.brand, persona, data.get("expected_version"))
         try:
-            version = persona_edit(actor=request.user, brand=access.brand, persona=persona, **form.cleaned_data)
+            version = change(actor=request.user, brand=access.brand, persona=persona, **data)
+        except VersionConflict as exc:
+            # Shown again against the new current version, so a second submit is a deliberate choice.
+            retry = request.POST.copy()
+            retry["expected_version"] = exc.current.pk
+            form = form_class(retry, **choices(access.brand, persona))
+            form.is_valid()
+            form.add_error(None, exc)
+            status = 409
         except ValidationError as exc:
             service_errors_add(form, exc)
         else:
-            messages.success(request, f"Made version {version.number}.")
+            messages.success(request, done(form.cleaned_data, version))
             return redirect("persona-detail", brand_slug=access.brand.slug, persona_id=persona.pk)
-    return _persona_page(request, access, persona, edit_form=form, status=400)
+    return _persona_page(request, access, persona, **{page_form: form}, status=status)
+
+
+def _expected_version(brand, persona, version_id):
+    return None if version_id is None else persona_version_get(brand=brand, persona=persona, version_id=version_id)
+
+
+@login_required
+@require_POST
+def persona_edit_view(request, brand_slug, persona_id):
+    return _persona_change_post(
+        request, brand_slug, persona_id,
+        form_class=PersonaEditForm,
+        choices=lambda brand, persona: {"directions": directions_for_brand(brand=brand, model=persona.model)},
+        change=persona_edit,
+        page_form="edit_form",
+        done=lambda data, version: f"Made version {version.number}.",
+    )  # fmt: skip
 
 
 @login_required
 @require_POST
 def persona_apply_view(request, brand_slug, persona_id):
-    access, persona = _persona_to_change(request, brand_slug, persona_id)
-    form = LibraryApplyForm(request.POST, items=library_items_for_brand(brand=access.brand, model=persona.model))
-    if form.is_valid():
-        try:
-            version = persona_library_apply(actor=request.user, brand=access.brand, persona=persona, **form.cleaned_data)
-        except ValidationError as exc:
-            service_errors_add(form, exc)
-        else:
-            messages.success(request, f"Applied {form.cleaned_data['item'].name}: version {version.number}.")
-            return redirect("persona-detail", brand_slug=access.brand.slug, persona_id=persona.pk)
-    return _persona_page(request, access, persona, apply_form=form, status=400)
+    return _persona_change_post(
+        request, brand_slug, persona_id,
+        form_class=LibraryApplyForm,
+        choices=lambda brand, persona: {"items": library_items_for_brand(brand=brand, model=persona.model)},
+        change=persona_library_apply,
+        page_form="apply_form",
+        done=lambda data, version: f"Applied {data['item'].name}: version {version.number}.",
+    )  # fmt: skip
 
 
 @login_required
@@ -179,8 +215,12 @@ def persona_apply_view(request, brand_slug, persona_id):
 def persona_rollback_view(request, brand_slug, persona_id, version_id):
     access, persona = _persona_to_change(request, brand_slug, persona_id)
     version = persona_version_get(brand=access.brand, persona=persona, version_id=version_id)
+    form = VersionPreconditionForm(request.POST)
+    expected = _expected_version(access.brand, persona, form.cleaned_data["expected_version"]) if form.is_valid() else None
     try:
-        new = persona_rollback(actor=request.user, brand=access.brand, persona=persona, version=version)
+        new = persona_rollback(
+            actor=request.user, brand=access.brand, persona=persona, version=version, expected_version=expected
+        )
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
@@ -189,35 +229,20 @@ def persona_rollback_view(request, brand_slug, persona_id, version_id):
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
-def library(request, brand_slug):
+@require_POST
+def persona_render(request, brand_slug, persona_id):
+    access, persona = _persona_to_change(request, brand_slug, persona_id)
+    job = persona_render_submit(actor=request.user, brand=access.brand, persona=persona)
+    messages.success(request, f"Render queued (job {job.pk}).")
+    return redirect("persona-detail", brand_slug=access.brand.slug, persona_id=persona.pk)
+
+
+def _library_page(request, access, *, item_form=None, permission_form=None, status=200):
     """The brand's looks and poses; owners also set layer-group permissions here."""
-    access = brand_access_get(user=request.user, brand_slug=brand_slug)
-    can_create = access.role in CREATE_ROLES
-    is_owner = access.role == Role.OWNER
-    versions = persona_versions_of_brand(brand=access.brand)
-    directions = directions_for_brand(brand=access.brand)
-    item_form = LibraryItemForm(versions=versions, directions=directions) if can_create else None
-    permission_form = LayerGroupPermissionForm() if is_owner else None
-    if request.method == "POST":
-        if "role" in request.POST:
-            if not is_owner:
-                raise PermissionDenied
-            permission_form = LayerGroupPermissionForm(request.POST)
-            form, save = permission_form, lambda data: layer_group_permission_set(actor=request.user, brand=access.brand, **data)
-        else:
-            if not can_create:
-                raise PermissionDenied
-            item_form = LibraryItemForm(request.POST, versions=versions, directions=directions)
-            form, save = item_form, lambda data: library_item_create(actor=request.user, brand=access.brand, **data)
-        if form.is_valid():
-            try:
-                save(form.cleaned_data)
-            except ValidationError as exc:
-                service_errors_add(form, exc)
-            else:
-                messages.success(request, "Saved.")
-                return redirect("library", brand_slug=access.brand.slug)
+    if item_form is None and access.role in CREATE_ROLES:
+        item_form = _library_item_form(access.brand)
+    if permission_form is None and access.role == Role.OWNER:
+        permission_form = LayerGroupPermissionForm()
     return render(
         request,
         "avatars/library.html",
@@ -228,7 +253,58 @@ def library(request, brand_slug):
             "item_form": item_form,
             "permission_form": permission_form,
         },
+        status=status,
     )
+
+
+def _library_item_form(brand, data=None):
+    return LibraryItemForm(
+        data, versions=persona_versions_of_brand(brand=brand), directions=directions_for_brand(brand=brand)
+    )
+
+
+@login_required
+@require_GET
+def library(request, brand_slug):
+    return _library_page(request, brand_access_get(user=request.user, brand_slug=brand_slug))
+
+
+def _library_form_post(request, access, *, form, save, page_form):
+    if form.is_valid():
+        try:
+            save(form.cleaned_data)
+        except ValidationError as exc:
+            service_errors_add(form, exc)
+        else:
+            messages.success(request, "Saved.")
+            return redirect("library", brand_slug=access.brand.slug)
+    return _library_page(request, access, **{page_form: form}, status=400)
+
+
+@login_required
+@require_POST
+def library_item_create_view(request, brand_slug):
+    access = _creator_access(request, brand_slug)
+    return _library_form_post(
+        request, access,
+        form=_library_item_form(access.brand, request.POST),
+        save=lambda data: library_item_create(actor=request.user, brand=access.brand, **data),
+        page_form="item_form",
+    )  # fmt: skip
+
+
+@login_required
+@require_POST
+def layer_group_permission_view(request, brand_slug):
+    access = brand_access_get(user=request.user, brand_slug=brand_slug)
+    if access.role != Role.OWNER:
+        raise PermissionDenied
+    return _library_form_post(
+        request, access,
+        form=LayerGroupPermissionForm(request.POST),
+        save=lambda data: layer_group_permission_set(actor=request.user, brand=access.brand, **data),
+        page_form="permission_form",
+    )  # fmt: skip
 
 
 @login_required

@@ -1,10 +1,17 @@
-from django.core.exceptions import ValidationError
+import re
+
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from audit.services import audit_record
 
 from .models import Agency, AgencyAccess, Brand, LayerGroupPermission, Membership, Role
 from .selectors import brand_role_require
+
+# Layer-group names as generator models define them; the dashboard offers
+# only the registered models' names, this bounds what any caller may store.
+LAYER_GROUP_NAME = re.compile(r"[A-Za-z0-9_-]{1,40}\Z")
+LAYER_GROUPS_MAX = 32
 
 
 @transaction.atomic
@@ -46,6 +53,10 @@ def membership_add(*, actor, brand, user, role):
 
 @transaction.atomic
 def agency_create(*, actor, name, slug, members=()):
+    """Create an agency (a firm acting for brands). Operators (staff) only;
+    None for the shell and commands."""
+    if actor is not None and not actor.is_staff:
+        raise PermissionDenied("Only operators (staff) may create agencies.")
     if Agency.objects.filter(slug=slug).exists():
         raise ValidationError({"slug": f"An agency with the slug {slug!r} already exists."})
     agency = Agency(name=name, slug=slug)
@@ -90,8 +101,10 @@ def layer_group_permission_set(*, actor, brand, role, layer_groups):
         after = None
     else:
         names = sorted(set(layer_groups))
-        if any(not isinstance(n, str) or not n for n in names):
-            raise ValidationError({"layer_groups": "Layer groups are given by name."})
+        if len(names) > LAYER_GROUPS_MAX or any(not isinstance(n, str) or not LAYER_GROUP_NAME.match(n) for n in names):
+            raise ValidationError(
+                {"layer_groups": f"Give at most {LAYER_GROUPS_MAX} layer-group names, each a short name such as 'fine'."}
+            )
         current, _ = LayerGroupPermission.objects.update_or_create(brand=brand, role=role, defaults={"layer_groups": names})
         after = {"role": role, "layer_groups": names}
     audit_record(

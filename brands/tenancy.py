@@ -32,9 +32,15 @@ class BrandScopedQuerySet(models.QuerySet):
         return clone
 
     def for_brand(self, brand):
+        self._brand_check(brand)
+        return self._scoped(self.filter(brand=brand))
+
+    def _brand_check(self, brand):
         if brand is None or brand.pk is None:
             raise TenantScopeError(f"{self.model.__name__}.for_brand() needs a saved brand, got {brand!r}")
-        queryset = self.filter(brand=brand)
+
+    def _scoped(self, queryset):
+        """`queryset`, marked as narrowed to what one brand may see."""
         queryset._brand_scope = self._scope_for_brand
         return queryset
 

@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "generation",
     "avatars",
     "content",
+    "dashboard",
 ]
 
 MIDDLEWARE = [
@@ -217,7 +218,12 @@ else:
     # still rendering would be handed to a second worker.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+        # A web request that queues a job must not hang on a broker that is
+        # down: the job waits in the database (the outbox) and beat sends it later.
+        "socket_connect_timeout": 1,
+        "socket_timeout": 5,
     }
+CELERY_BROKER_CONNECTION_TIMEOUT = 1
 if CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", float("inf")) <= CELERY_TASK_TIME_LIMIT:
     raise ImproperlyConfigured("CELERY_VISIBILITY_TIMEOUT must exceed CELERY_TASK_TIME_LIMIT")
 
@@ -240,5 +246,9 @@ CELERY_BEAT_SCHEDULE = {
     "generation-expire-leases": {
         "task": "generation.expire_leases",
         "schedule": 60.0,
+    },
+    "generation-dispatch-pending": {
+        "task": "generation.dispatch_pending",
+        "schedule": 15.0,
     },
 }

@@ -6,8 +6,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("", include("brands.urls")),
+    path("", include("dashboard.urls")),
     path("", include("avatars.urls")),
-    path("", include("generation.urls")),
     path("", include("content.urls")),
 ]
+
+handler403 = "config.security.permission_denied"

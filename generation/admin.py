@@ -6,11 +6,11 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from brands.admin import BrandOwnedAdmin
-from brands.forms import service_errors_add
+from common.forms import service_errors_add
 
 from .layer_groups import layer_groups_validate
 from .models import Direction, GenerationJob, GeneratorModel
-from .services import generator_model_configure, generator_model_import
+from .services.registry import generator_model_configure, generator_model_import
 
 
 class GeneratorModelImportForm(forms.Form):
@@ -100,14 +100,10 @@ class GenerationJobAdmin(BrandOwnedAdmin):
 
 
 @admin.register(Direction)
-class DirectionAdmin(admin.ModelAdmin):
-    list_display = ["name", "model", "kind", "layer_group", "strength_min", "strength_max"]
+class DirectionAdmin(BrandOwnedAdmin):
+    """Read-only: directions come from directions_compute or a brand's teaching;
+    library items and persona versions refer to them."""
+
+    list_display = ["name", "model", "brand", "kind", "layer_group", "strength_min", "strength_max"]
     list_filter = ["model", "kind", "layer_group"]
     exclude = ["vector"]
-
-    # Directions come from directions_compute; library items refer to them.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from brands.tenancy import BrandScopedManager
+from brands.tenancy import BrandScopedManager, BrandScopedQuerySet
 
 from .layer_groups import layer_group_rows
 
@@ -97,7 +97,7 @@ class GeneratorModel(models.Model):
 class GenerationJob(models.Model):
     """One request to render a persona, processed by a Celery task.
 
-    attempts counts claims by workers; see generation.services.generation_job_claim
+    attempts counts claims by workers; see generation.services.jobs.generation_job_claim
     for how a claim is made and why it cannot render a job twice.
     """
 
@@ -111,6 +111,12 @@ class GenerationJob(models.Model):
     persona = models.ForeignKey("avatars.Persona", on_delete=models.CASCADE, related_name="generation_jobs")
     # The exact latent rendered: later versions of the persona do not change this job.
     version = models.ForeignKey("avatars.PersonaVersion", on_delete=models.CASCADE, related_name="generation_jobs")
+    # The version whose render the image's identity consistency is scored against.
+    reference_version = models.ForeignKey(
+        "avatars.PersonaVersion", on_delete=models.CASCADE, related_name="+"
+    )
+    # What the asset's provenance says of the persona (handle, version, seed, ...).
+    provenance = models.JSONField(default=dict, blank=True)
     model = models.ForeignKey(GeneratorModel, on_delete=models.PROTECT, related_name="jobs")
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -122,6 +128,12 @@ class GenerationJob(models.Model):
     claimed_by = models.CharField(max_length=255, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
+    # The outbox: when the broker accepted the job's task; until then, the
+    # sweeper sends it again at next_dispatch_at, and dispatch_error says why.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    dispatch_attempts = models.PositiveSmallIntegerField(default=0)
+    next_dispatch_at = models.DateTimeField(null=True, blank=True)
+    dispatch_error = models.TextField(blank=True)
     queued_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -135,6 +147,7 @@ class GenerationJob(models.Model):
         indexes = [
             models.Index(fields=["brand", "persona", "-queued_at"]),
             models.Index(fields=["status", "lease_expires_at"]),
+            models.Index(fields=["status", "dispatched_at", "next_dispatch_at"]),
         ]
         constraints = [
             models.CheckConstraint(condition=models.Q(max_attempts__gte=1), name="generationjob_max_attempts_gte_1"),
@@ -146,6 +159,29 @@ class GenerationJob(models.Model):
     @property
     def is_finished(self):
         return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+
+    @property
+    def waiting_reason(self):
+        """Why a queued job has not started, in words for its page."""
+        if self.status != self.Status.QUEUED:
+            return ""
+        if self.dispatched_at is None and self.dispatch_error:
+            return self.dispatch_error
+        return "Waiting for a worker."
+
+
+class DirectionQuerySet(BrandScopedQuerySet):
+    """Directions are model-wide (brand None) or one brand's own. Like other
+    brand data, a query must say whose view it is: `for_brand(brand)` (the
+    model-wide ones and the brand's), `model_wide()` (none taught by a brand),
+    or `unscoped()` (admin)."""
+
+    def for_brand(self, brand):
+        self._brand_check(brand)
+        return self._scoped(self.filter(models.Q(brand=None) | models.Q(brand=brand)))
+
+    def model_wide(self):
+        return self._scoped(self.filter(brand=None))
 
 
 class Direction(models.Model):
@@ -171,6 +207,8 @@ class Direction(models.Model):
     strength_min = models.FloatField()
     strength_max = models.FloatField()
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = DirectionQuerySet.as_manager()
 
     class Meta:
         ordering = ["model", "layer_group", "name"]

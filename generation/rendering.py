@@ -30,10 +30,8 @@ from generation.stylegan import (
     seed_to_z,
 )
 from generation.stylegan.directions import (
-    direction_apply,
     ganspace_directions,
     interfacegan_direction,
-    rows_mix,
     sample_w,
     seeds_to_w,
     sefa_directions,
@@ -101,16 +99,6 @@ def latents_from_seeds(*, model, seeds, truncation_psi, class_index=None):
 def latent_from_seed(*, model, seed, truncation_psi, class_index=None):
     """The W+ latent [num_ws, w_dim] float32 that the mapping network gives `seed`."""
     return latents_from_seeds(model=model, seeds=[seed], truncation_psi=truncation_psi, class_index=class_index)[0]
-
-
-def latent_direction_apply(*, latent, direction, strength, rows):
-    """`latent` with strength × direction added to `rows` only (ValueError on bad shapes)."""
-    return direction_apply(latent, direction, strength, rows)
-
-
-def latent_rows_mix(*, latent, source, rows):
-    """`latent` with `rows` taken from `source`, every other row bit-identical."""
-    return rows_mix(latent, source, rows)
 
 
 def latents_thumbnails(*, model, latents):

@@ -1,5 +1,3 @@
-from django.db.models import Q
-
 from .models import Direction, GenerationJob
 
 
@@ -9,5 +7,5 @@ def generation_jobs_for_persona(*, brand, persona, limit=10):
 
 def directions_for_brand(*, brand, model=None):
     """The model-wide directions and those the brand taught, of one model or all."""
-    directions = Direction.objects.select_related("model").filter(Q(brand=None) | Q(brand=brand))
+    directions = Direction.objects.for_brand(brand).select_related("model")
     return directions if model is None else directions.filter(model=model)

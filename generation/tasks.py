@@ -3,7 +3,8 @@ renders), acks_late and time limits come from settings."""
 
 from celery import shared_task
 
-from .services import directions_compute, generation_job_run, generation_jobs_expire_leases
+from .services.directions import directions_compute
+from .services.jobs import generation_job_run, generation_jobs_dispatch_pending, generation_jobs_expire_leases
 
 
 @shared_task(name="generation.render_job", bind=True, max_retries=None)
@@ -18,6 +19,11 @@ def render_job(self, job_id):
 @shared_task(name="generation.expire_leases")
 def expire_leases():
     return generation_jobs_expire_leases()
+
+
+@shared_task(name="generation.dispatch_pending")
+def dispatch_pending():
+    return generation_jobs_dispatch_pending()
 
 
 @shared_task(name="generation.compute_directions")

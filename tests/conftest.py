@@ -9,7 +9,7 @@ from avatars.services import persona_create_from_seed
 from brands.models import Role
 from brands.services import brand_create, membership_add
 from generation.stylegan import GeneratorConfig, random_generator, save_generator
-from generation.services import generator_model_register
+from generation.services.registry import generator_model_register
 
 PASSWORD = "correct-horse-battery-staple"
 

@@ -14,13 +14,14 @@ from avatars.services import (
 from brands.models import Role
 from brands.services import layer_group_permission_set
 from generation.models import Direction
-from generation.services import directions_compute, generator_model_register
+from generation.services.directions import directions_compute
+from generation.services.registry import generator_model_register
 
 
 @pytest.fixture
 def directions(generator_model):
     directions_compute(model_id=generator_model.pk)
-    return {d.name: d for d in generator_model.directions.all()}
+    return {d.name: d for d in generator_model.directions.model_wide().all()}
 
 
 @pytest.fixture

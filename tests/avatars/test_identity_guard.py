@@ -12,7 +12,7 @@ from avatars.services import (
     persona_edit,
     persona_library_apply,
 )
-from generation.services import directions_compute
+from generation.services.directions import directions_compute
 
 GUARD = "Identity guard: on model test-placeholder, a persona's identity layers \\(middle\\) must be at least"
 
@@ -47,7 +47,7 @@ def test_it_records_a_fingerprint_only_when_the_identity_changes(persona, owner,
 
 def test_it_refuses_an_edit_of_the_identity_layers_that_comes_too_close(persona, other_persona, owner, brand, generator_model):
     directions_compute(model_id=generator_model.pk)
-    direction = generator_model.directions.get(name="middle-sefa-0")
+    direction = generator_model.directions.model_wide().get(name="middle-sefa-0")
     # Make the rule strict enough that any identity would collide with other_persona's.
     generator_model.identity_min_distance = 1e6
     generator_model.save(update_fields=["identity_min_distance"])

@@ -6,7 +6,8 @@ from audit.models import AuditEvent
 from avatars.models import PersonaVersion, PersonaVersionImmutable
 from avatars.services import persona_rollback
 from content.models import Asset
-from generation.services import generation_job_run, generation_job_submit
+from avatars.services import persona_render_submit
+from generation.services.jobs import generation_job_run
 
 
 def test_it_starts_a_persona_with_version_1_from_its_seed(persona):
@@ -46,7 +47,7 @@ def test_it_refuses_a_rollback_to_another_personas_version(persona, other_person
 
 def test_it_pins_jobs_and_assets_to_the_version_they_render(persona, brand, owner, media_root):
     first = persona.current_version
-    job = generation_job_submit(actor=owner, brand=brand, persona=persona)
+    job = persona_render_submit(actor=owner, brand=brand, persona=persona)
     persona_rollback(actor=owner, brand=brand, persona=persona, version=first)
     generation_job_run(job_id=job.pk)
     asset = Asset.objects.for_brand(brand).get(job=job)

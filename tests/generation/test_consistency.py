@@ -8,7 +8,9 @@ from PIL import Image
 from avatars.services import library_item_create, persona_create_from_seed, persona_library_apply
 from content.models import Asset
 from generation.rendering import latent_from_seed, latents_thumbnails
-from generation.services import directions_compute, generation_job_run, generation_job_submit
+from avatars.services import persona_render_submit
+from generation.services.directions import directions_compute
+from generation.services.jobs import generation_job_run
 from generation.stylegan.identity import identity_consistency
 
 SEEDS = (1, 2, 3)
@@ -21,7 +23,7 @@ def renders(model, latents):
 
 def test_it_stays_high_under_looks_and_poses_and_drops_when_the_identity_changes(owner, brand, generator_model):
     directions_compute(model_id=generator_model.pk)
-    pose_direction = generator_model.directions.get(name="coarse-sefa-0")
+    pose_direction = generator_model.directions.model_wide().get(name="coarse-sefa-0")
     look = library_item_create(
         actor=owner, brand=brand, model=generator_model, kind="look", name="l", layer_group="fine", seed=500
     )
@@ -57,10 +59,10 @@ def test_it_stays_high_under_looks_and_poses_and_drops_when_the_identity_changes
 
 
 def test_it_scores_every_rendered_asset_against_the_first_version(owner, brand, persona, generator_model, media_root):
-    first = generation_job_submit(actor=owner, brand=brand, persona=persona)
+    first = persona_render_submit(actor=owner, brand=brand, persona=persona)
     look = library_item_create(actor=owner, brand=brand, model=generator_model, kind="look", name="l", layer_group="fine", seed=9)
     persona_library_apply(actor=owner, brand=brand, persona=persona, item=look)
-    second = generation_job_submit(actor=owner, brand=brand, persona=persona)
+    second = persona_render_submit(actor=owner, brand=brand, persona=persona)
     for job in (first, second):
         generation_job_run(job_id=job.pk)
     assets = {a.job_id: a for a in Asset.objects.for_brand(brand)}

@@ -14,14 +14,9 @@ from avatars.services import persona_create_from_seed
 from content.models import Asset
 from generation.models import GenerationJob
 from generation.rendering import latent_render
-from generation.services import (
-    generation_job_claim,
-    generation_job_run,
-    generation_job_submit,
-    generation_job_succeed,
-    generation_jobs_expire_leases,
-    generator_model_register,
-)
+from avatars.services import persona_render_submit
+from generation.services.jobs import generation_job_claim, generation_job_run, generation_job_succeed, generation_jobs_expire_leases
+from generation.services.registry import generator_model_register
 
 Status = GenerationJob.Status
 
@@ -44,12 +39,12 @@ def claim_by_dead_worker(job, *, attempts):
 
 @pytest.fixture
 def job(owner, brand, persona):
-    return generation_job_submit(actor=owner, brand=brand, persona=persona)
+    return persona_render_submit(actor=owner, brand=brand, persona=persona)
 
 
 def test_it_queues_the_render_task_only_after_commit(owner, brand, persona, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks() as callbacks:
-        job = generation_job_submit(actor=owner, brand=brand, persona=persona)
+        job = persona_render_submit(actor=owner, brand=brand, persona=persona)
     assert len(callbacks) == 1
     assert (job.status, job.attempts, job.model) == (Status.QUEUED, 0, persona.model)
     assert AuditEvent.objects.for_brand(brand).filter(action="generation_job.submitted", target_id=str(job.pk)).exists()
@@ -57,14 +52,14 @@ def test_it_queues_the_render_task_only_after_commit(owner, brand, persona, djan
 
 def test_it_refuses_a_job_for_another_brands_persona(owner, brand, other_persona):
     with pytest.raises(ValidationError, match="does not belong to brand acme"):
-        generation_job_submit(actor=owner, brand=brand, persona=other_persona)
+        persona_render_submit(actor=owner, brand=brand, persona=other_persona)
     assert not GenerationJob.objects.unscoped().exists()
 
 
 def test_it_refuses_jobs_from_viewers_and_outsiders(viewer, outsider, brand, persona):
     for user in (viewer, outsider):
         with pytest.raises(PermissionDenied):
-            generation_job_submit(actor=user, brand=brand, persona=persona)
+            persona_render_submit(actor=user, brand=brand, persona=persona)
 
 
 def test_it_renders_a_job_into_a_stored_asset(job, brand, persona, media_root):
@@ -90,7 +85,7 @@ def test_it_renders_a_job_into_a_stored_asset(job, brand, persona, media_root):
 def test_it_renders_the_same_image_for_the_same_persona(owner, brand, persona, media_root):
     images = []
     for _ in range(2):
-        job = generation_job_submit(actor=owner, brand=brand, persona=persona)
+        job = persona_render_submit(actor=owner, brand=brand, persona=persona)
         generation_job_run(job_id=job.pk)
         images.append(Asset.objects.for_brand(brand).get(job=job).image.read())
     assert images[0] == images[1]
@@ -137,7 +132,7 @@ def test_it_fails_with_a_readable_error_when_the_model_file_is_missing(owner, br
     )
     persona = persona_create_from_seed(actor=owner, brand=brand, model=model, seed=5, name="D", handle="d")
     (tmp_path / "doomed" / "weights.safetensors").unlink()
-    job = generation_job_submit(actor=owner, brand=brand, persona=persona)
+    job = persona_render_submit(actor=owner, brand=brand, persona=persona)
 
     assert generation_job_run(job_id=job.pk).result == "failed"
     job.refresh_from_db()
@@ -151,7 +146,7 @@ def test_it_fails_with_a_readable_error_when_the_model_file_changed(owner, brand
     original = weights.read_bytes()
     try:
         weights.write_bytes(original[:-4] + b"\0\0\0\0")
-        job = generation_job_submit(actor=owner, brand=brand, persona=persona)
+        job = persona_render_submit(actor=owner, brand=brand, persona=persona)
         assert generation_job_run(job_id=job.pk).result == "failed"
     finally:
         weights.write_bytes(original)
@@ -173,8 +168,8 @@ def test_it_keeps_a_superseded_attempt_from_writing_its_result(job, brand, media
 
 def test_it_requeues_or_fails_jobs_whose_lease_lapsed(owner, brand, persona, django_capture_on_commit_callbacks):
     lapsed = timezone.now() - timedelta(seconds=1)
-    retry = generation_job_submit(actor=owner, brand=brand, persona=persona)
-    exhausted = generation_job_submit(actor=owner, brand=brand, persona=persona)
+    retry = persona_render_submit(actor=owner, brand=brand, persona=persona)
+    exhausted = persona_render_submit(actor=owner, brand=brand, persona=persona)
     jobs = GenerationJob.objects.unscoped()
     jobs.filter(pk=retry.pk).update(status=Status.RUNNING, attempts=1, claimed_by="h:1", lease_expires_at=lapsed)
     jobs.filter(pk=exhausted.pk).update(status=Status.RUNNING, attempts=3, claimed_by="h:1", lease_expires_at=lapsed)

@@ -7,7 +7,7 @@ from django.urls import reverse
 from audit.models import AuditEvent
 from generation.layer_groups import layer_groups_default, layer_groups_validate
 from generation.models import GeneratorModel
-from generation.services import generator_model_configure, generator_model_import
+from generation.services.registry import generator_model_configure, generator_model_import
 from tests.conftest import PASSWORD
 from tests.stylegan.conftest import shared_fixture
 
@@ -130,11 +130,11 @@ def test_it_imports_and_configures_models_in_the_admin(client, models_root, chec
 
 
 def test_it_computes_directions_for_every_layer_group_once(generator_model):
-    from generation.services import directions_compute
+    from generation.services.directions import directions_compute
 
     created = directions_compute(model_id=generator_model.pk)
     assert created == 3 * (5 + 5) and directions_compute(model_id=generator_model.pk) == 0
-    direction = generator_model.directions.get(name="middle-sefa-0")
+    direction = generator_model.directions.model_wide().get(name="middle-sefa-0")
     assert direction.kind == "sefa" and direction.layer_group == "middle"
     assert direction.vector_array().shape == (512,) and abs(float((direction.vector_array() ** 2).sum()) - 1) < 1e-5
     assert direction.strength_min == -direction.strength_max < 0

@@ -10,7 +10,9 @@ from avatars.services import persona_create_from_seed
 from config.celery import app as celery_app
 from content.models import Asset
 from generation.models import GenerationJob
-from generation.services import generation_job_enqueue, generation_job_submit, generator_model_register
+from avatars.services import persona_render_submit
+from generation.services.jobs import generation_jobs_dispatch
+from generation.services.registry import generator_model_register
 from tests.integration.celery_app import CRASH_MODEL_SLUG
 from tests.integration.conftest import wait_for
 
@@ -50,7 +52,7 @@ def test_it_imports_the_stdlib_platform_in_the_worker(worker):
 
 
 def test_it_renders_a_submitted_job_in_a_real_worker(worker, owner, brand, persona):
-    job = job_finished(generation_job_submit(actor=owner, brand=brand, persona=persona), worker)
+    job = job_finished(persona_render_submit(actor=owner, brand=brand, persona=persona), worker)
 
     assert (job.status, job.attempts, job.error) == (Status.SUCCEEDED, 1, "")
     asset = Asset.objects.for_brand(brand).get(job=job)
@@ -60,9 +62,9 @@ def test_it_renders_a_submitted_job_in_a_real_worker(worker, owner, brand, perso
 
 
 def test_it_renders_a_task_delivered_three_times_once(worker, owner, brand, persona):
-    job = generation_job_submit(actor=owner, brand=brand, persona=persona)
-    generation_job_enqueue(job_id=job.pk)
-    generation_job_enqueue(job_id=job.pk)
+    job = persona_render_submit(actor=owner, brand=brand, persona=persona)
+    generation_jobs_dispatch(job_ids=[job.pk])
+    generation_jobs_dispatch(job_ids=[job.pk])
     job_finished(job, worker)
     gpu_queue_drained()
 
@@ -76,7 +78,7 @@ def test_it_fails_a_job_that_keeps_killing_its_worker(worker, settings, owner, b
     model = model_copy(checkpoint_dir, tmp_path, CRASH_MODEL_SLUG)
     persona = persona_create_from_seed(actor=owner, brand=brand, model=model, seed=1, name="Crash", handle="crash")
 
-    job = job_finished(generation_job_submit(actor=owner, brand=brand, persona=persona), worker, timeout=180)
+    job = job_finished(persona_render_submit(actor=owner, brand=brand, persona=persona), worker, timeout=180)
 
     assert (job.status, job.attempts) == (Status.FAILED, 2)
     assert job.error.startswith("Gave up after 2 attempts: the worker rendering this job was lost")
@@ -94,12 +96,12 @@ def test_it_fails_a_job_whose_model_file_is_missing_and_keeps_working(
     lost = persona_create_from_seed(actor=owner, brand=brand, model=model, seed=2, name="Lost", handle="lost")
     (tmp_path / "vanishing" / "weights.safetensors").unlink()
 
-    failed = job_finished(generation_job_submit(actor=owner, brand=brand, persona=lost), worker)
+    failed = job_finished(persona_render_submit(actor=owner, brand=brand, persona=lost), worker)
     assert (failed.status, failed.attempts) == (Status.FAILED, 1)
     assert failed.error.startswith("Model 'vanishing' could not be loaded from")
     assert "weights.safetensors" in failed.error
 
-    ok = job_finished(generation_job_submit(actor=owner, brand=brand, persona=persona), worker)
+    ok = job_finished(persona_render_submit(actor=owner, brand=brand, persona=persona), worker)
     assert ok.status == Status.SUCCEEDED
     assert worker.poll() is None
 

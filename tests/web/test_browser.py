@@ -7,7 +7,8 @@ import pytest
 from django.urls import reverse
 
 from content.models import Asset
-from generation.services import generation_job_run, generation_job_submit
+from avatars.services import persona_render_submit
+from generation.services.jobs import generation_job_run
 from tests.conftest import PASSWORD
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -52,7 +53,7 @@ def log_in(page, live_server, username):
 
 @pytest.fixture
 def rendered_persona(owner, brand, persona, media_root):
-    job = generation_job_submit(actor=owner, brand=brand, persona=persona)
+    job = persona_render_submit(actor=owner, brand=brand, persona=persona)
     generation_job_run(job_id=job.pk)
     assert Asset.objects.for_brand(brand).filter(job=job).exists()
     return persona

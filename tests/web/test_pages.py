@@ -5,13 +5,14 @@ from django.urls import get_resolver, reverse
 from avatars.models import Persona
 from content.models import Asset
 from generation.models import GenerationJob
-from generation.services import generation_job_run, generation_job_submit
+from avatars.services import persona_render_submit
+from generation.services.jobs import generation_job_run
 from tests.conftest import PASSWORD
 
 
 @pytest.fixture
 def asset(owner, brand, persona, media_root):
-    job = generation_job_submit(actor=owner, brand=brand, persona=persona)
+    job = persona_render_submit(actor=owner, brand=brand, persona=persona)
     generation_job_run(job_id=job.pk)
     return Asset.objects.for_brand(brand).get(job=job)
 
@@ -30,6 +31,8 @@ def brand_pages(brand, persona, asset):
         "persona-apply": ("post", [brand.slug, persona.pk]),
         "persona-rollback": ("post", [brand.slug, persona.pk, persona.current_version.pk]),
         "library": ("get", [brand.slug]),
+        "library-item-create": ("post", [brand.slug]),
+        "layer-group-permission-set": ("post", [brand.slug]),
         "direction-teach": ("get", [brand.slug]),
         "asset-image": ("get", [brand.slug, asset.pk]),
     }

@@ -6,7 +6,7 @@ from avatars.models import LibraryItem, Persona, PersonaVersion
 from avatars.services import library_item_create
 from brands.models import LayerGroupPermission
 from generation.models import GeneratorModel
-from generation.services import directions_compute
+from generation.services.directions import directions_compute
 from tests.web.test_pages import login
 
 
@@ -44,7 +44,7 @@ def test_it_offers_the_classes_of_a_conditional_model_by_name(client, member, br
 
 def test_it_edits_applies_and_rolls_back_from_the_persona_page(client, member, brand, persona, look, generator_model):
     directions_compute(model_id=generator_model.pk)
-    direction = generator_model.directions.get(name="coarse-pca-0")
+    direction = generator_model.directions.model_wide().get(name="coarse-pca-0")
     login(client, member)
     detail = reverse("persona-detail", args=[brand.slug, persona.pk])
     bad = client.post(reverse("persona-edit", args=[brand.slug, persona.pk]), {"direction": direction.pk, "strength": 1e6})
@@ -72,14 +72,16 @@ def test_it_breeds_from_a_form_and_shows_unknown_groups_as_errors(client, member
 def test_it_manages_the_library_and_permissions(client, owner, member, viewer, brand, generator_model):
     login(client, member)
     url = reverse("library", args=[brand.slug])
+    create_url = reverse("library-item-create", args=[brand.slug])
+    permission_url = reverse("layer-group-permission-set", args=[brand.slug])
     data = {"kind": "look", "name": "Red", "model": generator_model.pk, "layer_group": "middle", "seed": 3}
-    assert b"identity group" in client.post(url, data).content
-    assert client.post(url, {**data, "layer_group": "fine"}).status_code == 302
-    assert client.post(url, {"role": "creator", "layer_groups": "fine"}).status_code == 403
+    assert b"identity group" in client.post(create_url, data).content
+    assert client.post(create_url, {**data, "layer_group": "fine"}).status_code == 302
+    assert client.post(permission_url, {"role": "creator", "layer_groups": "fine"}).status_code == 403
     login(client, owner)
-    assert client.post(url, {"role": "creator", "layer_groups": "fine"}).status_code == 302
+    assert client.post(permission_url, {"role": "creator", "layer_groups": "fine"}).status_code == 302
     assert LayerGroupPermission.objects.get(brand=brand).layer_groups == ["fine"]
     assert b"Red" in client.get(url).content
     login(client, viewer)
-    assert client.get(url).status_code == 200 and client.post(url, {**data, "name": "X"}).status_code == 403
+    assert client.get(url).status_code == 200 and client.post(create_url, {**data, "name": "X"}).status_code == 403
     assert LibraryItem.objects.for_brand(brand).count() == 1

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from generation.models import GeneratorModel
-from generation.services import generator_model_register
+from generation.services.registry import generator_model_register
 
 # Trained here (see its MODEL_CARD.md); copied under MODELS_ROOT so that the repository's
 # copy is never written to.

@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.text import slugify
 
-from generation.services import generator_model_destination_check, generator_model_import
+from generation.services.registry import generator_model_destination_check, generator_model_import
 
 
 class Command(BaseCommand):

@@ -1,3 +1,6 @@
+"""Form helpers shared by every app's views and admin."""
+
+
 def service_errors_add(form, exc):
     """Show a service's ValidationError on `form`: under the field it names when
     the form has that field, otherwise above the form."""

@@ -3,14 +3,13 @@ from django.shortcuts import render
 
 from avatars.forms import PersonaFromSeedForm
 from avatars.selectors import personas_for_brand
-
-from .models import CREATE_ROLES
-from .selectors import brand_access_get, brands_for_user
+from brands.models import CREATE_ROLES
+from brands.selectors import brand_access_get, brands_for_user
 
 
 @login_required
 def home(request):
-    return render(request, "brands/home.html", {"accesses": brands_for_user(user=request.user)})
+    return render(request, "dashboard/home.html", {"accesses": brands_for_user(user=request.user)})
 
 
 @login_required
@@ -19,7 +18,7 @@ def brand_dashboard(request, brand_slug):
     can_create = access.role in CREATE_ROLES
     return render(
         request,
-        "brands/dashboard.html",
+        "dashboard/brand.html",
         {
             "brand": access.brand,
             "role": access.role,

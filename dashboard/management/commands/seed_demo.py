@@ -6,12 +6,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from avatars.models import Persona
-from avatars.services import persona_create_from_seed
+from avatars.services import persona_create_from_seed, persona_render_submit
 from brands.models import Brand
 from brands.services import brand_create
 from generation.management.commands.load_default_model import DEFAULT_SLUG
 from generation.models import GenerationJob, GeneratorModel
-from generation.services import generation_job_submit
 
 DEMO_BRAND = ("Demo Brand", "demo")
 DEMO_PERSONA = {"name": "Ava Demo", "handle": "ava", "seed": 42, "truncation_psi": 0.7}
@@ -49,7 +48,7 @@ class Command(BaseCommand):
                     actor=owner, brand=brand, model=model, class_index=class_index, **DEMO_PERSONA
                 )
             if not GenerationJob.objects.for_brand(brand).filter(persona=persona).exists():
-                generation_job_submit(actor=owner, brand=brand, persona=persona)
+                persona_render_submit(actor=owner, brand=brand, persona=persona)
                 self.stdout.write(f"Queued a render of @{persona.handle}.")
         except (ValidationError, PermissionDenied) as exc:
             raise CommandError("; ".join(getattr(exc, "messages", [str(exc)]))) from exc

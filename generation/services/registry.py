@@ -1,0 +1,162 @@
+"""The generator registry: importing, registering and configuring models.
+
+Operators (staff) manage models; the shell and commands act as `actor=None`.
+"""
+
+import shutil
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+
+from audit.services import audit_record
+from config.celery import app as celery_app
+from generation.layer_groups import DEFAULT_IDENTITY_GROUP, layer_groups_default, layer_groups_validate
+from generation.models import GeneratorModel
+
+DIRECTIONS_TASK = "generation.compute_directions"
+
+# Two personas whose identities are closer than this fraction of the median
+# distance between random personas (seeds at ψ 0.7) count as the same face.
+IDENTITY_MIN_DISTANCE_FRACTION = 0.25
+
+
+def operator_require(*, actor, doing):
+    """PermissionDenied unless `actor` is staff (or None: the shell and commands)."""
+    if actor is not None and not actor.is_staff:
+        raise PermissionDenied(f"Only operators (staff) may {doing}.")
+
+
+def generator_model_register(
+    *, actor, name, slug, directory, licence_note, class_names=(), layer_groups=None, identity_group=None
+):
+    """Register a checkpoint directory (absolute, or relative to MODELS_ROOT).
+
+    The checkpoint is loaded once before anything is saved, so a registered
+    model is known to work and its sha256 pins the exact weights. Layer groups
+    default to coarse / middle / fine with "middle" as the identity group.
+    """
+    # Imported here: the engine pulls in PyTorch (see generation/__init__.py).
+    from generation.rendering import ModelUnavailable, checkpoint_describe, identity_calibrate
+
+    operator_require(actor=actor, doing="register generator models")
+    if GeneratorModel.objects.filter(slug=slug).exists():
+        raise ValidationError({"slug": f"A generator model with the slug {slug!r} already exists."})
+    model = GeneratorModel(name=name, slug=slug, directory=str(directory), licence_note=licence_note)
+    try:
+        info = checkpoint_describe(directory=model.path)
+    except ModelUnavailable as exc:
+        raise ValidationError({"directory": str(exc)}) from exc
+    model.sha256, model.config, model.num_ws, model.w_dim = info.sha256, info.config, info.num_ws, info.w_dim
+    model.class_names = _class_names_validate(list(class_names), c_dim=model.c_dim)
+    model.layer_groups = layer_groups or layer_groups_default(model.num_ws)
+    model.identity_group = identity_group or DEFAULT_IDENTITY_GROUP
+    layer_groups_validate(model.layer_groups, num_ws=model.num_ws, identity_group=model.identity_group)
+    calibration = identity_calibrate(model=model)
+    model.identity_basis = calibration.basis.astype("<f4").tobytes()
+    model.identity_min_distance = IDENTITY_MIN_DISTANCE_FRACTION * calibration.typical_distance
+    model.full_clean()
+    with transaction.atomic():
+        model.save()
+        audit_record(
+            actor=actor,
+            brand=None,
+            action="generator_model.registered",
+            target=model,
+            after={"slug": slug, "directory": str(directory), "sha256": info.sha256, "layer_groups": model.layer_groups},
+        )
+        # Directions take seconds to minutes: a worker on the default queue finds them.
+        transaction.on_commit(lambda: celery_app.send_task(DIRECTIONS_TASK, args=[model.pk]))
+    return model
+
+
+def _class_names_validate(class_names, *, c_dim):
+    if not class_names:
+        return [f"class {i}" for i in range(c_dim)]
+    if len(class_names) != c_dim:
+        raise ValidationError(
+            {"class_names": f"The model has {c_dim} classes, but {len(class_names)} class names were given."}
+        )
+    if any(not isinstance(n, str) or not n.strip() for n in class_names) or len(set(class_names)) != len(class_names):
+        raise ValidationError({"class_names": "Class names must be distinct, non-empty text."})
+    return [n.strip() for n in class_names]
+
+
+def generator_model_destination_check(*, slug):
+    """MODELS_ROOT/<slug>, after checking that neither the slug nor the directory is taken."""
+    if GeneratorModel.objects.filter(slug=slug).exists():
+        raise ValidationError({"slug": f"A generator model with the slug {slug!r} already exists."})
+    destination = Path(settings.MODELS_ROOT) / slug
+    if destination.exists():
+        raise ValidationError({"slug": f"{destination} already exists; choose another slug or move it away."})
+    return destination
+
+
+def generator_model_import(*, actor, source, name, slug, licence_note, class_names=()):
+    """Import a checkpoint into MODELS_ROOT/<slug> and register it.
+
+    `source` is a StyleGAN2-ADA / StyleGAN3 .pkl (read by the engine's restricted
+    unpickler, converted to safetensors) or one of our checkpoint directories
+    (copied). Operators only: the caller must be staff (or None for the shell).
+    Unsupervised directions are computed after commit on the default queue.
+    """
+    from generation.rendering import ModelUnavailable, checkpoint_import
+
+    operator_require(actor=actor, doing="import generator models")
+    if not licence_note.strip():
+        raise ValidationError(
+            {"licence_note": "A licence note is required: where the weights come from and what they may be used for."}
+        )
+    destination = generator_model_destination_check(slug=slug)
+    try:
+        checkpoint_import(source=Path(source), directory=destination)
+    except ModelUnavailable as exc:
+        raise ValidationError({"source": str(exc)}) from exc
+    try:
+        return generator_model_register(
+            actor=actor, name=name, slug=slug, directory=slug, licence_note=licence_note, class_names=class_names
+        )
+    except ValidationError:
+        shutil.rmtree(destination, ignore_errors=True)
+        raise
+
+
+@transaction.atomic
+def generator_model_configure(
+    *, actor, model, layer_groups, identity_group, class_names, licence_note, identity_min_distance
+):
+    """Rename or re-cut a model's layer groups, name its classes, edit its
+    licence note and its identity guard distance. Operators only."""
+    operator_require(actor=actor, doing="configure generator models")
+    layer_groups_validate(layer_groups, num_ws=model.num_ws, identity_group=identity_group)
+    if not identity_min_distance >= 0:
+        raise ValidationError({"identity_min_distance": "The identity guard distance must be 0 (off) or more."})
+    before = {
+        "layer_groups": model.layer_groups,
+        "identity_group": model.identity_group,
+        "class_names": model.class_names,
+        "licence_note": model.licence_note,
+        "identity_min_distance": model.identity_min_distance,
+    }
+    model.layer_groups, model.identity_group = layer_groups, identity_group
+    model.class_names = _class_names_validate(list(class_names), c_dim=model.c_dim)
+    model.licence_note = licence_note
+    model.identity_min_distance = identity_min_distance
+    model.full_clean()
+    model.save()
+    audit_record(
+        actor=actor,
+        brand=None,
+        action="generator_model.configured",
+        target=model,
+        before=before,
+        after={
+            "layer_groups": layer_groups,
+            "identity_group": identity_group,
+            "class_names": model.class_names,
+            "licence_note": licence_note,
+            "identity_min_distance": identity_min_distance,
+        },
+    )
+    return model
