@@ -189,23 +189,32 @@ def checkpoint_describe(*, directory):
 
 
 def checkpoint_import(*, source, directory):
-    """Write the checkpoint at `source` into `directory` in our format.
+    """Write the checkpoint at `source` into `directory` (which must not exist)
+    in our format.
 
     A .pkl goes through the engine's restricted unpickler (it never runs code
     from the file) and is saved as safetensors; one of our checkpoint
-    directories is checked by loading it, then copied.
+    directories is checked for anything but regular files (a symlink could
+    smuggle in any file the server can read), loaded, then copied.
     """
     try:
         if source.is_dir():
+            _regular_files_require(source)
             load_generator(str(source), device="cpu")
             shutil.copytree(source, directory)
-        elif source.suffix == ".pkl":
+        elif source.suffix == ".pkl" and not source.is_symlink():
             save_generator(import_stylegan2_pickle(source), str(directory))
         else:
             raise CheckpointError(f"{source} is neither a .pkl file nor a checkpoint directory")
     except (CheckpointError, OSError) as exc:
         shutil.rmtree(directory, ignore_errors=True)
         raise ModelUnavailable(f"Cannot import {source}: {exc}") from exc
+
+
+def _regular_files_require(directory):
+    for path in sorted(Path(directory).rglob("*")):
+        if path.is_symlink() or not (path.is_file() or path.is_dir()):
+            raise CheckpointError(f"{path} is a symlink or special file; a checkpoint holds regular files only")
 
 
 # Samples of w behind GANSpace, InterFaceGAN and the strength ranges: enough for

@@ -93,3 +93,29 @@ def other_persona(outsider, other_brand, generator_model):
     return persona_create_from_seed(
         actor=outsider, brand=other_brand, model=generator_model, seed=7, name="Otto", handle="otto", truncation_psi=0.7
     )
+
+
+@pytest.fixture
+def memory_broker():
+    """Celery's publisher pointed at kombu's in-memory transport. Yields
+    `sent(queue)`: the tasks published to that queue since, as (name, args)."""
+    from config.celery import app as celery_app
+
+    saved = celery_app.conf.broker_url, celery_app.conf.broker_transport_options
+    celery_app.conf.broker_url, celery_app.conf.broker_transport_options = "memory://", {}
+    celery_app._pool = None
+
+    def sent(queue):
+        tasks = []
+        with celery_app.connection_for_read() as connection:
+            simple = connection.SimpleQueue(queue)
+            while simple.qsize():
+                message = simple.get(timeout=1)
+                tasks.append((message.headers["task"], message.payload[0]))
+                message.ack()
+            simple.close()
+        return tasks
+
+    yield sent
+    celery_app.conf.broker_url, celery_app.conf.broker_transport_options = saved
+    celery_app._pool = None

@@ -3,7 +3,9 @@
 Operators (staff) manage models; the shell and commands act as `actor=None`.
 """
 
+import re
 import shutil
+import tempfile
 from pathlib import Path
 
 from django.conf import settings
@@ -16,6 +18,7 @@ from generation.layer_groups import DEFAULT_IDENTITY_GROUP, layer_groups_default
 from generation.models import GeneratorModel
 
 DIRECTIONS_TASK = "generation.compute_directions"
+MODEL_SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,59}\Z")
 
 # Two personas whose identities are closer than this fraction of the median
 # distance between random personas (seeds at ψ 0.7) count as the same face.
@@ -84,11 +87,20 @@ def _class_names_validate(class_names, *, c_dim):
 
 
 def generator_model_destination_check(*, slug):
-    """MODELS_ROOT/<slug>, after checking that neither the slug nor the directory is taken."""
+    """MODELS_ROOT/<slug>, after checking that the slug is a plain slug (so the
+    directory is a direct child of MODELS_ROOT) and that neither the slug nor
+    the directory is taken."""
+    if not isinstance(slug, str) or not MODEL_SLUG.match(slug):
+        raise ValidationError(
+            {"slug": f"{slug!r} is not a model slug: 1 to 60 lower-case letters, digits, - or _, starting with a letter or digit."}
+        )
     if GeneratorModel.objects.filter(slug=slug).exists():
         raise ValidationError({"slug": f"A generator model with the slug {slug!r} already exists."})
-    destination = Path(settings.MODELS_ROOT) / slug
-    if destination.exists():
+    root = Path(settings.MODELS_ROOT).resolve()
+    destination = (root / slug).resolve()
+    if destination.parent != root:
+        raise ValidationError({"slug": f"{slug!r} does not name a directory inside MODELS_ROOT."})
+    if destination.exists() or destination.is_symlink():
         raise ValidationError({"slug": f"{destination} already exists; choose another slug or move it away."})
     return destination
 
@@ -98,7 +110,10 @@ def generator_model_import(*, actor, source, name, slug, licence_note, class_nam
 
     `source` is a StyleGAN2-ADA / StyleGAN3 .pkl (read by the engine's restricted
     unpickler, converted to safetensors) or one of our checkpoint directories
-    (copied). Operators only: the caller must be staff (or None for the shell).
+    (copied, regular files only). The checkpoint is written into a temporary
+    directory inside MODELS_ROOT and renamed into place, so a failed import
+    leaves nothing behind and nothing is ever written outside MODELS_ROOT.
+    Operators only: the caller must be staff (or None for the shell).
     Unsupervised directions are computed after commit on the default queue.
     """
     from generation.rendering import ModelUnavailable, checkpoint_import
@@ -109,10 +124,18 @@ def generator_model_import(*, actor, source, name, slug, licence_note, class_nam
             {"licence_note": "A licence note is required: where the weights come from and what they may be used for."}
         )
     destination = generator_model_destination_check(slug=slug)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".import-", dir=destination.parent))
     try:
-        checkpoint_import(source=Path(source), directory=destination)
+        checkpoint_import(source=Path(source), directory=staging / "checkpoint")
+        try:
+            (staging / "checkpoint").rename(destination)
+        except OSError as exc:  # another import took the directory meanwhile
+            raise ValidationError({"slug": f"{destination} already exists; choose another slug."}) from exc
     except ModelUnavailable as exc:
         raise ValidationError({"source": str(exc)}) from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     try:
         return generator_model_register(
             actor=actor, name=name, slug=slug, directory=slug, licence_note=licence_note, class_names=class_names

@@ -50,12 +50,38 @@ def test_it_offers_a_taught_direction_to_its_brand_only(brand, other_brand, gene
         persona_edit(actor=outsider, brand=other_brand, persona=other_persona, direction=taught, strength=0.1)
 
 
-def test_another_brand_may_reuse_the_name(outsider, other_brand, generator_model, taught):
+def test_another_brand_may_reuse_the_name(brand, outsider, other_brand, generator_model, taught):
     theirs = direction_teach(
         actor=outsider, brand=other_brand, model=generator_model, name="smiling", layer_group="fine",
         positive_seeds=[10, 11, 12], negative_seeds=[13, 14, 15],
     )  # fmt: skip
-    assert theirs.pk != taught.pk
+    mine = directions_for_brand(brand=brand, model=generator_model).get(name="smiling")
+    their_view = directions_for_brand(brand=other_brand, model=generator_model).get(name="smiling")
+    assert (mine, mine.layer_group) == (taught, "coarse")
+    assert (their_view, their_view.layer_group, their_view.brand) == (theirs, "fine", other_brand)
+    assert not np.array_equal(mine.vector_array(), their_view.vector_array())
+
+
+def test_it_caps_the_labelled_seeds_before_any_engine_work(owner, brand, generator_model):
+    too_many = list(range(100, 100 + 65))
+    with pytest.raises(ValidationError, match="at most 64 seeds") as error:
+        direction_teach(
+            actor=owner, brand=brand, model=generator_model, name="lots", layer_group="coarse",
+            positive_seeds=too_many, negative_seeds=NEGATIVE,
+        )  # fmt: skip
+    assert "positive_seeds" in error.value.message_dict
+    assert not Direction.objects.unscoped().filter(brand=brand).exists()
+
+
+def test_the_page_refuses_an_oversized_seed_list(client, owner, brand, generator_model):
+    assert client.login(username="owner", password=PASSWORD)
+    url = reverse("direction-teach", args=[brand.slug])
+    huge = ",".join(str(seed) for seed in range(20_000))
+    data = {"model": generator_model.pk, "name": "huge", "layer_group": "coarse", "positive_seeds": huge,
+            "negative_seeds": "5,6,7"}  # fmt: skip
+    response = client.post(url, data)
+    assert response.status_code == 200 and "at most" in response.content.decode()
+    assert not Direction.objects.unscoped().filter(brand=brand).exists()
 
 
 @pytest.mark.parametrize(

@@ -1,3 +1,6 @@
+import shutil
+from pathlib import Path
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -141,7 +144,44 @@ def test_it_computes_directions_for_every_layer_group_once(generator_model):
     assert AuditEvent.objects.filter(action="generator_model.directions_computed").count() == 2
 
 
-def test_it_queues_direction_finding_after_a_model_is_registered(models_root, checkpoint_dir, operator, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks() as callbacks:
-        generator_model_import(actor=operator, source=checkpoint_dir, name="Q", slug="q", licence_note="Ours")
-    assert len(callbacks) == 1
+def test_it_queues_direction_finding_after_a_model_is_registered(
+    models_root, checkpoint_dir, operator, django_capture_on_commit_callbacks, memory_broker
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        model = generator_model_import(actor=operator, source=checkpoint_dir, name="Q", slug="q", licence_note="Ours")
+    assert memory_broker("default") == [("generation.compute_directions", [model.pk])]
+
+
+@pytest.mark.parametrize("slug", ["../escaped", "/tmp/absolute-model", "a/b", "UPPER", ".hidden"])
+def test_it_refuses_a_slug_that_is_not_a_plain_directory_name_before_copying(models_root, checkpoint_dir, slug):
+    with pytest.raises(CommandError, match="model slug"):
+        call_command("import_generator", str(checkpoint_dir), "--name", "Escape", "--licence", "Ours", "--slug", slug)
+    assert not (models_root.parent / "escaped").exists() and not Path("/tmp/absolute-model").exists()
+    assert not models_root.exists() or not any(models_root.iterdir())
+    assert not GeneratorModel.objects.exists()
+
+
+def test_it_refuses_a_checkpoint_directory_holding_a_symlink(models_root, checkpoint_dir, tmp_path):
+    source = tmp_path / "with-link"
+    shutil.copytree(checkpoint_dir, source)
+    (source / "notes.txt").symlink_to("/etc/passwd")
+    with pytest.raises(CommandError, match="symlink"):
+        call_command("import_generator", str(source), "--name", "Linked", "--licence", "Ours", "--slug", "linked")
+    assert not (models_root / "linked").exists() and not GeneratorModel.objects.exists()
+    assert not models_root.exists() or not any(models_root.iterdir())  # no staging directory left behind
+
+
+def test_it_imports_into_models_root_through_a_staging_directory(models_root, checkpoint_dir):
+    call_command("import_generator", str(checkpoint_dir), "--name", "Staged", "--licence", "Ours", "--slug", "staged")
+    assert sorted(p.name for p in models_root.iterdir()) == ["staged"]
+    assert (models_root / "staged" / "weights.safetensors").is_file()
+
+
+def test_only_operators_configure_models(generator_model, owner):
+    with pytest.raises(PermissionDenied):
+        generator_model_configure(
+            actor=owner, model=generator_model, layer_groups=generator_model.layer_groups, identity_group="middle",
+            class_names=[], licence_note="Taken over", identity_min_distance=0,
+        )  # fmt: skip
+    generator_model.refresh_from_db()
+    assert generator_model.identity_min_distance > 0 and generator_model.licence_note != "Taken over"
