@@ -28,9 +28,14 @@ This package imports no Django. Public API::
 - ``noise_mode``: "const" (the stored per-layer noise, deterministic), "random"
   (fresh noise from torch's RNG), "shared" (fresh noise, one draw for the whole batch, so
   that images differ only by their latents) or "none".
-- ``truncation_psi`` pulls w towards ``w_avg``, or for a conditional generator towards
-  its own class's centre, so a truncated latent keeps its class;
-  ``truncation_cutoff``: truncate only the first N rows of W+.
+- ``truncation_psi`` pulls w towards a centre, ``truncation_cutoff`` truncates only the
+  first N rows of W+. The centre is a property of the model, ``G.truncation_centre``
+  (``G.config.truncation_centre``, saved in its config.json): ``"global"`` pulls towards
+  ``w_avg``, w_avg + psi (w - w_avg), as NVIDIA's code does (every imported .pkl);
+  ``"class"`` pulls a conditional generator's w towards its own class's centre, so a
+  truncated latent keeps its class (models trained here, the bundled default included).
+  ``G.mapping(z, c, truncation_psi=0.7, truncation_centre="global")`` overrides it for
+  one call (None: the model's own); ``TRUNCATION_CENTRES`` lists the values.
 - On CUDA the last ``num_fp16_res`` resolutions run in float16 with our own kernels
   (``ops.cuda``, built on first use or by ``python -m generation.stylegan build-ops``);
   on CPU everything runs in float32. ``ops.use_reference_ops()`` forces the readable
@@ -52,13 +57,14 @@ The operators' command line is ``python -m generation.stylegan --help``.
 
 from .cache import ModelCache
 from .checkpoint import CheckpointError, file_sha256, load_generator, read_config, save_generator
-from .config import GeneratorConfig
+from .config import TRUNCATION_CENTRES, GeneratorConfig
 from .generator import Generator, random_generator
 from .latents import class_label, images_to_uint8, parse_range, seed_to_z, style_mix, validate_wplus
 from .mapping import truncate
 from .pickle_import import import_stylegan2_pickle
 
 __all__ = [
+    "TRUNCATION_CENTRES",
     "CheckpointError",
     "Generator",
     "GeneratorConfig",

@@ -1,7 +1,13 @@
 """Our checkpoint format: ``config.json`` + ``weights.safetensors`` in one directory.
 
 The runtime loads nothing else: safetensors holds raw tensors only, so loading a
-checkpoint cannot execute code. The sha256 of the weights file identifies a model.
+checkpoint cannot execute code. The sha256 of the weights file identifies a model (the
+JSON config is not part of it).
+
+``config.json`` holds ``{"format_version": 1, "generator": GeneratorConfig.to_dict()}``,
+which includes the model's ``truncation_centre``. Configs written before that field
+existed lack it; ``read_config`` reads them by where they came from (see
+``legacy_truncation_centre``).
 """
 
 from __future__ import annotations
@@ -19,6 +25,9 @@ from .generator import Generator
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.safetensors"
+# Written beside every export by our training loop (``training.loop.export_generator``),
+# never by the .pkl importer.
+TRAINING_FILE = "training.json"
 FORMAT_VERSION = 1
 
 
@@ -46,7 +55,25 @@ def save_generator(generator: Generator, directory: str | Path) -> str:
     return file_sha256(weights)
 
 
+def legacy_truncation_centre(directory: str | Path) -> str:
+    """The truncation centre of a checkpoint whose config predates the field.
+
+    Such a config was written either by the .pkl importer or by our training loop,
+    and until the field existed the engine truncated every conditional model towards
+    its class's centre. The two are told apart by what the training loop writes beside
+    each export, ``training.json``: with it, the model was trained here and keeps
+    ``"class"``, the truncation it was measured with and has rendered with (the bundled
+    default included, in copies made before its config recorded the field); without
+    it, the model was imported from a .pkl and gets ``"global"``, so that it renders
+    what NVIDIA's code renders for the same seed, class and psi. Unconditional models
+    render the same either way.
+    """
+    return "class" if (Path(directory) / TRAINING_FILE).is_file() else "global"
+
+
 def read_config(directory: str | Path) -> GeneratorConfig:
+    """The generator config saved in ``directory``; CheckpointError (one line) if it is
+    missing, unreadable or invalid."""
     path = Path(directory) / CONFIG_FILE
     try:
         data = json.loads(path.read_text())
@@ -56,8 +83,11 @@ def read_config(directory: str | Path) -> GeneratorConfig:
         raise CheckpointError(f"checkpoint config {path} is unreadable: {error}") from None
     if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"{path} is not a version-{FORMAT_VERSION} Persona Studio generator config")
+    generator = data.get("generator")
+    if isinstance(generator, dict) and "truncation_centre" not in generator:
+        generator = {**generator, "truncation_centre": legacy_truncation_centre(directory)}
     try:
-        return GeneratorConfig.from_dict(data["generator"])
+        return GeneratorConfig.from_dict(generator)
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{path} holds an invalid generator config: {error}") from None
 

@@ -1,12 +1,15 @@
 """The operators' command line: ``python -m generation.stylegan {import,render,build-ops}``.
 
     import SRC.pkl DEST_DIR      convert a StyleGAN2-ADA/StyleGAN3 .pkl into our format
-    render DEST_DIR --seeds 0-7 --psi 0.7 [--class N] [--noise-mode const|random|none]
-           [--mix-seed S --mix-layers 0-3] --out OUT.npz [--png DIR] [--device cpu]
+    render DEST_DIR --seeds 0-7 --psi 0.7 [--class N] [--truncation-centre global|class]
+           [--noise-mode const|random|none] [--mix-seed S --mix-layers 0-3] --out OUT.npz
+           [--png DIR] [--device cpu]
     build-ops                    compile the CUDA ops ahead of time (worker images)
 
 ``render`` writes float32 arrays ``ws`` [n, num_ws, w_dim] and ``img`` [n, C, H, W],
-one row per seed, each computed at batch size 1. Errors exit non-zero with one line.
+one row per seed, each computed at batch size 1. ``--truncation-centre`` overrides the
+model's own (``global``: w_avg, as NVIDIA's code; ``class``: the class's centre in W).
+Errors exit non-zero with one line.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import numpy as np
 import torch
 
 from .checkpoint import CheckpointError, load_generator, save_generator
+from .config import TRUNCATION_CENTRES
 from .latents import class_label, images_to_uint8, parse_range, seed_to_z, style_mix
 
 
@@ -52,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--seeds", type=seed_list, required=True, help="e.g. 0-7 or 1,5,9")
     render.add_argument("--psi", type=float, default=1.0, help="truncation psi (default 1.0)")
     render.add_argument("--class", dest="class_index", type=int, help="class label of a conditional model")
+    render.add_argument(
+        "--truncation-centre",
+        choices=TRUNCATION_CENTRES,
+        help="where --psi pulls w: global (w_avg, as NVIDIA's code) or class (the class's centre); "
+        "default: the model's own",
+    )
     render.add_argument("--noise-mode", choices=["const", "random", "none"], default="const")
     render.add_argument("--mix-seed", type=int, help="seed whose W+ rows replace --mix-layers")
     render.add_argument("--mix-layers", type=seed_list, help="W+ rows to take from --mix-seed, e.g. 0-3")
@@ -71,7 +81,8 @@ def run_import(args: argparse.Namespace) -> None:
     config = generator.config
     print(
         f"imported {args.network} ({config.img_resolution}x{config.img_resolution}, "
-        f"{config.num_ws} ws, c_dim {config.c_dim}) to {args.destination} sha256={sha256}"
+        f"{config.num_ws} ws, c_dim {config.c_dim}, truncation centre {config.truncation_centre}) "
+        f"to {args.destination} sha256={sha256}"
     )
 
 
@@ -88,10 +99,11 @@ def run_render(args: argparse.Namespace) -> None:
     config = generator.config
     c = class_label(config, args.class_index)
     c = None if c is None else c[None].to(device)
+    centre = args.truncation_centre or generator.truncation_centre
 
     def wplus(seed: int) -> torch.Tensor:
         z = seed_to_z(seed, config.z_dim)[None].to(device)
-        return generator.mapping(z, c, truncation_psi=args.psi)
+        return generator.mapping(z, c, truncation_psi=args.psi, truncation_centre=centre)
 
     all_ws, all_img = [], []
     with torch.no_grad():
@@ -110,9 +122,10 @@ def run_render(args: argparse.Namespace) -> None:
         from PIL import Image
 
         args.png.mkdir(parents=True, exist_ok=True)
-        for seed, pixels in zip(args.seeds, images_to_uint8(img)):
-            Image.fromarray(pixels.squeeze(-1) if pixels.shape[-1] == 1 else pixels).save(args.png / f"seed{seed:04d}.png")
-    print(f"rendered {len(args.seeds)} seeds to {args.out}")
+        for seed, pixels in zip(args.seeds, images_to_uint8(img), strict=True):
+            image = Image.fromarray(pixels.squeeze(-1) if pixels.shape[-1] == 1 else pixels)
+            image.save(args.png / f"seed{seed:04d}.png")
+    print(f"rendered {len(args.seeds)} seeds to {args.out} (psi {args.psi}, truncation centre {centre})")
 
 
 def run_build_ops(args: argparse.Namespace) -> None:

@@ -7,6 +7,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+# Where truncation pulls w (see GeneratorConfig.truncation_centre).
+TRUNCATION_CENTRES = ("global", "class")
+
 
 class ChannelSchedule:
     """What generator and discriminator configs share: the StyleGAN2 paper's feature-map
@@ -47,6 +50,14 @@ class GeneratorConfig(ChannelSchedule):
 
     Channels follow ``ChannelSchedule``; float16 layers (CUDA only; always float32 on
     CPU) clamp their activations to ``conv_clamp``.
+
+    ``truncation_centre`` is a property of the model, not of its architecture: where
+    truncation pulls w. ``"global"``: towards ``w_avg``, the tracked mean of w (the
+    StyleGAN2 paper's and NVIDIA's code's truncation; what every imported .pkl
+    checkpoint does). ``"class"``: a conditional generator pulls each w towards the
+    centre of its own class (StyleGAN-XL), so a truncated latent keeps its class; what
+    the models trained here do. Unconditional generators have one centre, ``w_avg``,
+    either way. How a saved config without the field is read: ``checkpoint.read_config``.
     """
 
     z_dim: int = 512
@@ -62,8 +73,11 @@ class GeneratorConfig(ChannelSchedule):
     num_fp16_res: int = 0
     conv_clamp: float | None = None
     resample_filter: tuple[float, ...] = (1, 3, 3, 1)
+    truncation_centre: str = "global"
 
     def __post_init__(self) -> None:
+        if self.truncation_centre not in TRUNCATION_CENTRES:
+            raise ValueError(f"truncation_centre must be 'global' or 'class', got {self.truncation_centre!r}")
         log2 = math.log2(self.img_resolution) if self.img_resolution > 0 else 0
         if self.img_resolution < 4 or log2 != int(log2):
             raise ValueError(f"img_resolution must be a power of two >= 4, got {self.img_resolution}")

@@ -57,19 +57,33 @@ def sefa_directions(G: Generator, rows: list[int], k: int) -> np.ndarray:
     return _unit(eigenvectors[:, order].T)
 
 
-def seeds_to_w(G: Generator, seeds: list[int], class_index: int | None = None, truncation_psi: float = 1.0) -> np.ndarray:
-    """w [len(seeds), w_dim] of the personas of ``seeds`` (one row of W+ each)."""
+def seeds_to_w(
+    G: Generator,
+    seeds: list[int],
+    class_index: int | None = None,
+    truncation_psi: float = 1.0,
+    truncation_centre: str | None = None,
+) -> np.ndarray:
+    """w [len(seeds), w_dim] of the personas of ``seeds`` (one row of W+ each);
+    ``truncation_centre``: None for the model's own."""
     z = torch.stack([seed_to_z(s, G.config.z_dim) for s in seeds]).to(G.device)
     c = class_label(G.config, class_index)
     c = None if c is None else c[None].repeat(len(seeds), 1).to(G.device)
     with torch.no_grad():
-        ws = G.mapping(z, c, truncation_psi=truncation_psi)
+        ws = G.mapping(z, c, truncation_psi=truncation_psi, truncation_centre=truncation_centre)
     return ws[:, 0].cpu().numpy().astype(np.float32)
 
 
-def sample_w(G: Generator, n: int, seed: int, class_index: int | None = None, truncation_psi: float = 1.0) -> np.ndarray:
+def sample_w(
+    G: Generator,
+    n: int,
+    seed: int,
+    class_index: int | None = None,
+    truncation_psi: float = 1.0,
+    truncation_centre: str | None = None,
+) -> np.ndarray:
     """w [n, w_dim] for ``n`` consecutive seeds from ``seed``."""
-    return seeds_to_w(G, list(range(seed, seed + n)), class_index, truncation_psi)
+    return seeds_to_w(G, list(range(seed, seed + n)), class_index, truncation_psi, truncation_centre)
 
 
 def ganspace_directions(w: np.ndarray, k: int) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from torch import nn
 
@@ -23,6 +25,18 @@ class Generator(nn.Module):
     def device(self) -> torch.device:
         return self.mapping.w_avg.device
 
+    @property
+    def truncation_centre(self) -> str:
+        """Where this model's truncation pulls w: "global" (w_avg) or "class" (its class's
+        centre); recorded in its config and saved with it."""
+        return self.mapping.truncation_centre
+
+    def set_truncation_centre(self, centre: str) -> Generator:
+        """Make ``centre`` this model's own truncation centre (its config records it)."""
+        self.config = dataclasses.replace(self.config, truncation_centre=centre)  # validates
+        self.mapping.truncation_centre = centre
+        return self
+
     def forward(
         self,
         z: torch.Tensor,
@@ -30,8 +44,15 @@ class Generator(nn.Module):
         truncation_psi: float = 1.0,
         truncation_cutoff: int | None = None,
         noise_mode: str = "const",
+        truncation_centre: str | None = None,
     ) -> torch.Tensor:
-        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
+        ws = self.mapping(
+            z,
+            c,
+            truncation_psi=truncation_psi,
+            truncation_cutoff=truncation_cutoff,
+            truncation_centre=truncation_centre,
+        )
         return self.synthesis(ws, noise_mode=noise_mode)
 
 

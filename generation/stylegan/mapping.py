@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .config import GeneratorConfig
+from .config import TRUNCATION_CENTRES, GeneratorConfig
 from .layers import FullyConnectedLayer
 
 # Enough samples that two estimates of a class centre agree to about 1/32 of w's spread.
@@ -22,11 +22,15 @@ class MappingNetwork(nn.Module):
     label c) to the intermediate latent w, broadcast to the ``num_ws`` rows of W+.
 
     Truncation pulls w towards a centre, trading variety for typicality (psi = 1: no
-    truncation; psi = 0: the centre itself). Unconditionally the centre is ``w_avg``,
-    the mean of w tracked over training. A conditional generator pulls each w towards
-    the centre of its own class instead (class-conditional truncation, Sauer et al.
-    2022, StyleGAN-XL): the global mean lies between the classes, so truncating towards
-    it fades the very outfit or pose the label asked for.
+    truncation; psi = 0: the centre itself). Which centre is the model's
+    ``truncation_centre`` (from its config), or the one a call asks for:
+
+    - ``"global"``: ``w_avg``, the mean of w tracked over training: w_avg + psi (w - w_avg),
+      as the StyleGAN2 paper and NVIDIA's code truncate (imported checkpoints);
+    - ``"class"``: a conditional generator pulls each w towards the centre of its own
+      class (class-conditional truncation, Sauer et al. 2022, StyleGAN-XL): the global
+      mean lies between the classes, so truncating towards it fades the very outfit or
+      pose the label asked for (models trained here). Unconditionally: ``w_avg``.
     """
 
     def __init__(self, config: GeneratorConfig) -> None:
@@ -38,12 +42,13 @@ class MappingNetwork(nn.Module):
         if config.c_dim > 0:
             self.embed = FullyConnectedLayer(config.c_dim, embed_features)
         features = [config.z_dim + embed_features] + [config.w_dim] * config.mapping_layers
-        for i, (in_features, out_features) in enumerate(zip(features[:-1], features[1:])):
+        for i, (in_features, out_features) in enumerate(zip(features[:-1], features[1:], strict=True)):
             layer = FullyConnectedLayer(
                 in_features, out_features, activation="lrelu", lr_multiplier=config.mapping_lr_multiplier
             )
             setattr(self, f"fc{i}", layer)
         self.num_layers = config.mapping_layers
+        self.truncation_centre = config.truncation_centre
         self.register_buffer("w_avg", torch.zeros(config.w_dim))
 
     def forward(
@@ -52,17 +57,30 @@ class MappingNetwork(nn.Module):
         c: torch.Tensor | None = None,
         truncation_psi: float = 1.0,
         truncation_cutoff: int | None = None,
+        truncation_centre: str | None = None,
     ) -> torch.Tensor:
-        """z: [N, z_dim]; c: [N, c_dim] or None -> W+ [N, num_ws, w_dim]."""
+        """z: [N, z_dim]; c: [N, c_dim] or None -> W+ [N, num_ws, w_dim].
+
+        ``truncation_centre``: "global" or "class" for this call; None: the model's own.
+        """
+        if truncation_centre is None:
+            truncation_centre = self.truncation_centre
+        elif truncation_centre not in TRUNCATION_CENTRES:
+            raise ValueError(f"truncation_centre must be 'global' or 'class', got {truncation_centre!r}")
         if z.ndim != 2 or z.shape[1] != self.z_dim:
             raise ValueError(f"z must have shape [N, {self.z_dim}], got {tuple(z.shape)}")
         if self.c_dim > 0 and (c is None or c.ndim != 2 or c.shape != (z.shape[0], self.c_dim)):
             shape = None if c is None else tuple(c.shape)
-            raise ValueError(f"this generator is conditional: c must have shape [{z.shape[0]}, {self.c_dim}], got {shape}")
+            raise ValueError(
+                f"this generator is conditional: c must have shape [{z.shape[0]}, {self.c_dim}], got {shape}"
+            )
         ws = self.map(z, c).unsqueeze(1).repeat(1, self.num_ws, 1)
         if truncation_psi == 1:
             return ws
-        centre = self.w_avg if self.c_dim == 0 else self.class_centres(c).unsqueeze(1)
+        if truncation_centre == "class" and self.c_dim > 0:
+            centre = self.class_centres(c).unsqueeze(1)
+        else:
+            centre = self.w_avg
         return truncate(ws, centre, truncation_psi, truncation_cutoff)
 
     def map(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:

@@ -50,7 +50,7 @@ class PersistentObject:
 
     class_name: str
     state: dict[str, Any]
-    children: dict[str, "PersistentObject"] = field(default_factory=dict)
+    children: dict[str, PersistentObject] = field(default_factory=dict)
 
 
 class EasyDict(dict):
@@ -144,7 +144,9 @@ class SafeUnpickler(pickle.Unpickler):
         try:
             return ALLOWED_GLOBALS[(module, name)]
         except KeyError:
-            raise CheckpointError(f"checkpoint refers to {module}.{name}, which is not allowed in a checkpoint") from None
+            raise CheckpointError(
+                f"checkpoint refers to {module}.{name}, which is not allowed in a checkpoint"
+            ) from None
 
     def persistent_load(self, pid: Any) -> Any:
         raise CheckpointError("checkpoint uses persistent ids, which StyleGAN .pkl files never do")
@@ -174,16 +176,19 @@ def collect_tensors(obj: PersistentObject, prefix: str = "") -> dict[str, torch.
 
 
 def config_from_init_kwargs(generator: PersistentObject) -> GeneratorConfig:
-    """Our config from the constructor arguments recorded in the checkpoint."""
+    """Our config from the constructor arguments recorded in the checkpoint, truncating
+    towards the global ``w_avg`` as NVIDIA's code does (``truncation_centre="global"``)."""
     args = generator.state.get("_init_args") or ()
     kwargs = dict(generator.state.get("_init_kwargs") or {})
     positional = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels")
-    kwargs.update(zip(positional, args))
+    kwargs.update(zip(positional, args, strict=False))  # fewer positional arguments than names
     mapping = dict(kwargs.get("mapping_kwargs") or {})
     synthesis = dict(kwargs.get("synthesis_kwargs") or {})
     architecture = synthesis.get("architecture", "skip")
     if architecture != "skip":
-        raise CheckpointError(f"only the 'skip' synthesis architecture is supported, this checkpoint uses {architecture!r}")
+        raise CheckpointError(
+            f"only the 'skip' synthesis architecture is supported, this checkpoint uses {architecture!r}"
+        )
     try:
         return GeneratorConfig(
             z_dim=int(kwargs["z_dim"]),
@@ -199,6 +204,7 @@ def config_from_init_kwargs(generator: PersistentObject) -> GeneratorConfig:
             num_fp16_res=int(synthesis.get("num_fp16_res", 0)),
             conv_clamp=None if synthesis.get("conv_clamp") is None else float(synthesis["conv_clamp"]),
             resample_filter=tuple(synthesis.get("resample_filter", (1, 3, 3, 1))),
+            truncation_centre="global",
         )
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"checkpoint generator has unsupported constructor arguments: {error}") from None
@@ -225,7 +231,8 @@ def import_stylegan2_pickle(path: str | Path, network: str = "G_ema") -> Generat
         raise CheckpointError(f"{path} is not a StyleGAN2-ADA checkpoint: expected a dict of networks")
     record = data.get(network)
     if not isinstance(record, PersistentObject) or record.class_name != "Generator":
-        raise CheckpointError(f"{path} holds no generator named {network!r} (found: {', '.join(map(str, data)) or 'nothing'})")
+        found = ", ".join(map(str, data)) or "nothing"
+        raise CheckpointError(f"{path} holds no generator named {network!r} (found: {found})")
     if record.children.get("synthesis") is None or record.children.get("mapping") is None:
         raise CheckpointError(f"{path}: generator {network!r} has no mapping or synthesis network")
     config = config_from_init_kwargs(record)

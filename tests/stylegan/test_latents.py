@@ -55,7 +55,8 @@ def test_it_truncates_only_up_to_the_cutoff():
 
 
 def test_it_truncates_a_conditional_latent_towards_its_own_class(small_config):
-    G = random_generator(type(small_config)(**{**small_config.to_dict(), "c_dim": 3}), seed=0)
+    config = type(small_config)(**{**small_config.to_dict(), "c_dim": 3, "truncation_centre": "class"})
+    G = random_generator(config, seed=0)
     z = torch.stack([seed_to_z(seed, G.config.z_dim) for seed in range(4)])
     c = torch.eye(3)[[0, 0, 2, 2]]
     centres = G.mapping(z, c, truncation_psi=0)[:, 0]

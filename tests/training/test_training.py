@@ -65,7 +65,9 @@ def digest(directory: Path) -> str:
 
 
 def tiny_options(data: Path, run_dir: Path, **kwargs) -> TrainOptions:
-    base = dict(preset="tiny", batch=4, log_seconds=1e9, snapshot_kimg=1e9, augment="color,translation,cutout", r1_interval=2)
+    base = dict(
+        preset="tiny", batch=4, log_seconds=1e9, snapshot_kimg=1e9, augment="color,translation,cutout", r1_interval=2
+    )
     return TrainOptions(data=str(data), run_dir=str(run_dir), **{**base, **kwargs})
 
 
@@ -130,8 +132,11 @@ def test_it_predicts_classes_with_an_auxiliary_head_only_when_it_has_one():
 
 def test_it_pushes_the_images_of_paired_latents_apart_when_mode_seeking():
     torch.manual_seed(0)
-    G = sg.Generator(sg.GeneratorConfig(z_dim=16, w_dim=16, c_dim=3, img_resolution=16, channel_base=128, channel_max=16))
-    D = Discriminator(DiscriminatorConfig(c_dim=3, img_resolution=16, channel_base=128, channel_max=16)).requires_grad_(False)
+    G = sg.Generator(
+        sg.GeneratorConfig(z_dim=16, w_dim=16, c_dim=3, img_resolution=16, channel_base=128, channel_max=16)
+    )
+    D = Discriminator(DiscriminatorConfig(c_dim=3, img_resolution=16, channel_base=128, channel_max=16))
+    D.requires_grad_(False)
     loss = GanLoss(G, D, LossConfig(style_mixing_prob=0, mode_seeking_weight=1.0))
     z = torch.randn(8, 16)
     c = torch.eye(3)[[0, 1, 2, 0, 2, 2, 1, 1]]
@@ -190,13 +195,39 @@ def test_it_trains_with_finite_losses_and_exports_a_loadable_generator(demo, tmp
     assert info["dataset_source"]["license"]["name"] == "CC0 1.0"
 
 
+def test_models_trained_here_record_truncation_towards_the_class_centre(demo, tmp_path):
+    def centre(directory: Path) -> str:
+        return json.loads((directory / "config.json").read_text())["generator"]["truncation_centre"]
+
+    train(tiny_options(demo, tmp_path / "run", steps=1), log=lambda line: None)
+    assert centre(tmp_path / "run" / "export") == centre(tmp_path / "run" / "checkpoint" / "G_ema") == "class"
+    assert sg.load_generator(tmp_path / "run" / "export").truncation_centre == "class"
+
+    # A run begun before configs recorded the centre resumes and exports as trained here.
+    for network in ("G", "G_ema"):
+        path = tmp_path / "run" / "checkpoint" / network / "config.json"
+        config = json.loads(path.read_text())
+        del config["generator"]["truncation_centre"]
+        path.write_text(json.dumps(config))
+    train(tiny_options(demo, tmp_path / "run", steps=2), log=lambda line: None)
+    assert centre(tmp_path / "run" / "export") == centre(tmp_path / "run" / "checkpoint" / "G_ema") == "class"
+
+    # Fine-tuning an imported model ("global") makes a model trained here.
+    parent = sg.load_generator(tmp_path / "run" / "export").set_truncation_centre("global")
+    sg.save_generator(parent, tmp_path / "imported")
+    train(tiny_options(demo, tmp_path / "child", steps=1, init_from=str(tmp_path / "imported")), log=lambda line: None)
+    assert centre(tmp_path / "child" / "export") == "class"
+
+
 def test_it_trains_in_bf16_only_on_cpus_with_native_bf16_kernels():
     assert cpu_precision("AVX512") == "bf16"
     assert cpu_precision("AVX2") == "fp32"
     assert cpu_precision("DEFAULT") == "fp32"
 
 
-@pytest.mark.parametrize("terms", [{}, {"class_weight": 1.0, "mode_seeking": 0.1}], ids=["plain", "class-loss+mode-seeking"])
+@pytest.mark.parametrize(
+    "terms", [{}, {"class_weight": 1.0, "mode_seeking": 0.1}], ids=["plain", "class-loss+mode-seeking"]
+)
 def test_it_resumes_from_a_checkpoint_exactly_as_an_uninterrupted_run(demo, tmp_path, terms):
     train(tiny_options(demo, tmp_path / "straight", steps=4, **terms), log=lambda line: None)
     train(tiny_options(demo, tmp_path / "resumed", steps=2, **terms), log=lambda line: None)
@@ -240,7 +271,8 @@ def test_it_fine_tunes_a_trained_generator_holding_it_still_while_the_new_discri
 def test_it_refuses_to_fine_tune_a_generator_that_does_not_fit_the_dataset(demo, tmp_path):
     train(tiny_options(demo, tmp_path / "parent", steps=1, conditional=False), log=lambda line: None)
     with pytest.raises(ValueError, match="0 classes; this dataset has 16×16×3 images of 60 classes"):
-        train(tiny_options(demo, tmp_path / "child", steps=1, init_from=str(tmp_path / "parent" / "export")), log=lambda line: None)
+        options = tiny_options(demo, tmp_path / "child", steps=1, init_from=str(tmp_path / "parent" / "export"))
+        train(options, log=lambda line: None)
 
 
 def test_it_measures_conditioning_frechet_distance_and_diversity(demo, heldout, tmp_path):
@@ -249,18 +281,27 @@ def test_it_measures_conditioning_frechet_distance_and_diversity(demo, heldout, 
     classifier = train_classifier(load_dataset(demo), epochs=1, batch=16)
     save_classifier(classifier, tmp_path / "clf", {})
     classifier, _ = load_classifier(tmp_path / "clf")
-    results = evaluate(G, classifier, load_dataset(heldout), MetricOptions(per_class=1, diversity_seeds=4, diversity_classes=2))
+    options = MetricOptions(per_class=1, diversity_seeds=4, diversity_classes=2)
+    results = evaluate(G, classifier, load_dataset(heldout), options)
     assert set(results["conditioning_accuracy"]) == {"outfit", "gesture"}
     assert 0 <= results["conditioning_accuracy"]["outfit"] <= 1
     assert results["frechet_distance"] >= 0
     assert 0 <= results["diversity"]["duplicate_fraction"] <= 1
     assert results["diversity"]["pixel_spread_vs_real"] > 0
     assert results["conditioning_accuracy_truncated"]["psi"] == 0.7
+    assert results["conditioning_accuracy_truncated"]["truncation_centre"] == "class"
     assert set(results["conditioning_accuracy_truncated"]["accuracy"]) == {"outfit", "gesture"}
     (tmp_path / "run" / "export" / "metrics.json").write_text(json.dumps(results))
     card = write_model_card(tmp_path / "run" / "export", name="Measured", licence_note="ours").read_text()
     gesture = results["conditioning_accuracy_truncated"]["accuracy"]["gesture"]
-    assert f"| Conditioning accuracy, gesture, truncated to ψ 0.7 (personas' default; towards the class's centre) | {gesture * 100:.1f}% |" in card
+    assert (
+        "| Conditioning accuracy, gesture, truncated to ψ 0.7 (personas' default; towards the class's centre) | "
+        f"{gesture * 100:.1f}% |"
+    ) in card
+    results["conditioning_accuracy_truncated"]["truncation_centre"] = "global"  # as measured on an imported model
+    (tmp_path / "run" / "export" / "metrics.json").write_text(json.dumps(results))
+    card = write_model_card(tmp_path / "run" / "export", name="Measured", licence_note="ours").read_text()
+    assert "truncated to ψ 0.7 (personas' default; towards the global mean w_avg)" in card
 
 
 def test_it_computes_the_frechet_distance_of_known_gaussians():
@@ -275,12 +316,16 @@ def test_it_computes_the_frechet_distance_of_known_gaussians():
 def test_it_exits_with_one_line_on_bad_arguments(tmp_path):
     bad = (
         (["train", str(tmp_path / "missing"), str(tmp_path / "run")], "missing"),
-        (["train", str(tmp_path), str(tmp_path / "run"), "--unconditional", "--class-loss", "1"], "class-loss needs class labels"),
+        (
+            ["train", str(tmp_path), str(tmp_path / "run"), "--unconditional", "--class-loss", "1"],
+            "class-loss needs class labels",
+        ),
         (["dataset", str(tmp_path), "--count", "0"], "at least 1"),
         (["nope"], "nope"),
     )
     for argv, message in bad:
-        out = subprocess.run([sys.executable, "-m", "generation.stylegan.training", *argv], cwd=ROOT, capture_output=True, text=True)
+        command = [sys.executable, "-m", "generation.stylegan.training", *argv]
+        out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
         assert out.returncode != 0
         assert len(out.stderr.strip().splitlines()) == 1, out.stderr
         assert message in out.stderr, out.stderr

@@ -43,9 +43,10 @@ import platform
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -53,7 +54,7 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from .. import ops
-from ..checkpoint import WEIGHTS_FILE, file_sha256, load_generator, save_generator
+from ..checkpoint import TRAINING_FILE, WEIGHTS_FILE, file_sha256, load_generator, save_generator
 from ..config import GeneratorConfig
 from ..generator import Generator
 from ..latents import images_to_uint8, seed_to_z
@@ -198,6 +199,7 @@ def build_configs(
         channel_max=preset["channel_max"],
         num_fp16_res=fp16_res,
         conv_clamp=clamp,
+        truncation_centre="class",  # models trained here truncate towards their class's centre
         **(dict(mapping_lr_multiplier=parent.mapping_lr_multiplier, embed_features=parent.embed_features,
                 resample_filter=parent.resample_filter) if parent is not None else {}),
     )
@@ -311,7 +313,9 @@ def grid_classes(c_dim: int, rows: int) -> list[int | None]:
 
 
 @torch.no_grad()
-def sample_grid(G: Generator, classes: list[int | None], seeds: list[int], device: torch.device, psi: float = 1.0) -> np.ndarray:
+def sample_grid(
+    G: Generator, classes: list[int | None], seeds: list[int], device: torch.device, psi: float = 1.0
+) -> np.ndarray:
     """[rows × R, cols × R, C] uint8: one row per class, one column per seed."""
     config = G.config
     z = torch.stack([seed_to_z(s, config.z_dim) for s in seeds]).to(device)
@@ -343,7 +347,7 @@ def hardware_description(device: torch.device) -> str:
 
 def export_generator(G_ema: Generator, directory: Path, info: dict[str, Any]) -> str:
     sha = save_generator(G_ema, directory)
-    (directory / "training.json").write_text(json.dumps({**info, "weights_sha256": sha}, indent=1) + "\n")
+    (directory / TRAINING_FILE).write_text(json.dumps({**info, "weights_sha256": sha}, indent=1) + "\n")
     return sha
 
 
@@ -377,9 +381,14 @@ def train(options: TrainOptions, log: Callable[[str], None] | None = None) -> di
     if state is not None:
         G = load_generator(run_dir / "checkpoint" / "G", device=device).train().requires_grad_(True)
         G_ema = load_generator(run_dir / "checkpoint" / "G_ema", device=device).eval()
+        for network in (G, G_ema):  # a run begun before configs recorded it: trained here all the same
+            network.set_truncation_centre("class")
         d_config = DiscriminatorConfig.from_dict(state["D_config"])
-        if G.config.img_resolution != dataset.resolution or G.config.c_dim != (dataset.c_dim if options.conditional else 0):
-            raise ValueError("the checkpoint in the run folder does not fit this dataset (resolution or classes differ)")
+        c_dim = dataset.c_dim if options.conditional else 0
+        if G.config.img_resolution != dataset.resolution or G.config.c_dim != c_dim:
+            raise ValueError(
+                "the checkpoint in the run folder does not fit this dataset (resolution or classes differ)"
+            )
         D = Discriminator(d_config).to(device)
         D.load_state_dict(load_file(str(run_dir / "checkpoint" / "D.safetensors"), device=str(device)))
         if options.class_weight > 0 and not d_config.aux_classifier:
@@ -396,7 +405,8 @@ def train(options: TrainOptions, log: Callable[[str], None] | None = None) -> di
         if parent is not None:
             G.load_state_dict(parent.state_dict())
             parent_info = _parent_info(Path(options.init_from))
-            log(f"fine-tuning {options.init_from} (sha256 {parent_info['weights_sha256'][:12]}) with a new discriminator")
+            parent_sha = parent_info["weights_sha256"][:12]
+            log(f"fine-tuning {options.init_from} (sha256 {parent_sha}) with a new discriminator")
         G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     D.train()
 
@@ -531,9 +541,9 @@ def train(options: TrainOptions, log: Callable[[str], None] | None = None) -> di
             ema_nimg = min(ema_nimg, (parent_nimg + counters.cur_nimg) * options.ema_rampup)
         beta = 0.5 ** (options.batch / max(ema_nimg, 1e-8))
         with torch.no_grad():
-            for p_ema, p in zip(G_ema.parameters(), G.parameters()):
+            for p_ema, p in zip(G_ema.parameters(), G.parameters(), strict=True):
                 p_ema.copy_(p.detach().lerp(p_ema, beta))
-            for b_ema, b in zip(G_ema.buffers(), G.buffers()):
+            for b_ema, b in zip(G_ema.buffers(), G.buffers(), strict=True):
                 b_ema.copy_(b)
         stats.update(d_stats)
         if not all(math.isfinite(v) for v in stats.values()):
@@ -585,7 +595,10 @@ def train(options: TrainOptions, log: Callable[[str], None] | None = None) -> di
         "r1_gamma": r1_gamma,
     }
     sha = export_generator(G_ema, export_dir, info)
-    log(f"{stop_reason}: {counters.cur_nimg / 1000:g} kimg in {_format_eta(seconds)}; G_ema exported to {export_dir} (sha256 {sha[:12]})")
+    log(
+        f"{stop_reason}: {counters.cur_nimg / 1000:g} kimg in {_format_eta(seconds)}; "
+        f"G_ema exported to {export_dir} (sha256 {sha[:12]})"
+    )
     return {**info, "export_dir": str(export_dir), "weights_sha256": sha, "stop_reason": stop_reason}
 
 

@@ -9,7 +9,8 @@ itself:
   held-out renders is reported as the ceiling of the conditioning accuracies.
 - ``conditioning accuracy``: generate images for each class, classify them, and count how
   often each attribute the generator was asked for is the one the classifier sees; at
-  ``psi`` and again at the personas' default truncation (towards each class's centre).
+  ``psi`` and again at the personas' default truncation (towards the model's truncation
+  centre: each class's centre for the models trained here).
 - ``Fréchet distance`` (Heusel et al. 2017) between Gaussian fits of the classifier's
   penultimate features on generated images and on held-out renders, class-balanced alike.
 - ``layer influence``: for each W+ row, how often copying that row alone from a second
@@ -57,7 +58,9 @@ def attribute_vocab(dataset: ImageDataset) -> dict[str, list[str]]:
     return {"class": list(dataset.class_names)}
 
 
-def class_targets(class_names: list[str], class_attributes: list[dict[str, Any]], vocab: dict[str, list[str]]) -> torch.Tensor:
+def class_targets(
+    class_names: list[str], class_attributes: list[dict[str, Any]], vocab: dict[str, list[str]]
+) -> torch.Tensor:
     """[num_classes, num_attributes] value index of each attribute for each class."""
     rows = []
     for i, name in enumerate(class_names):
@@ -90,7 +93,8 @@ class Classifier(nn.Module):
 
 def save_classifier(classifier: Classifier, directory: Path, info: dict[str, Any]) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().cpu().contiguous() for k, v in classifier.state_dict().items()}, str(directory / CLASSIFIER_WEIGHTS))
+    tensors = {k: v.detach().cpu().contiguous() for k, v in classifier.state_dict().items()}
+    save_file(tensors, str(directory / CLASSIFIER_WEIGHTS))
     meta = {"vocab": classifier.vocab, "width": classifier.width, "features": classifier.feature_dim, **info}
     (directory / CLASSIFIER_META).write_text(json.dumps(meta, indent=1) + "\n")
 
@@ -134,7 +138,7 @@ def train_classifier(
                 idx = order[start : start + batch]
                 x = augment_translation(_to_float(dataset.images[idx]), ratio=1 / 16, fill=1.0, generator=gen)
                 _, logits = classifier(x)
-                loss = sum(F.cross_entropy(l, targets[idx, i]) for i, l in enumerate(logits))
+                loss = sum(F.cross_entropy(head, targets[idx, i]) for i, head in enumerate(logits))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -152,7 +156,7 @@ def classify(classifier: Classifier, images: torch.Tensor, batch: int = 256) -> 
     for start in range(0, images.shape[0], batch):
         f, logits = classifier(_to_float(images[start : start + batch]).cpu())
         feats.append(f.double())
-        preds.append(torch.stack([l.argmax(dim=1) for l in logits], dim=1))
+        preds.append(torch.stack([head.argmax(dim=1) for head in logits], dim=1))
     return torch.cat(feats), torch.cat(preds)
 
 
@@ -285,7 +289,11 @@ def evaluate(
         results["conditioning_accuracy"] = per_attribute
         results["conditioning_accuracy_joint"] = joint
         truncated, _ = conditioning_accuracy(G, classifier, targets, classes, seeds, psi=options.truncated_psi)
-        results["conditioning_accuracy_truncated"] = {"psi": options.truncated_psi, "accuracy": truncated}
+        results["conditioning_accuracy_truncated"] = {
+            "psi": options.truncated_psi,
+            "truncation_centre": G.truncation_centre,
+            "accuracy": truncated,
+        }
         chance = {a: 1 / len(v) for a, v in vocab.items()}
         results["chance_accuracy"] = chance
         results["layer_influence"] = layer_influence(G, classifier, targets, psi=options.psi)

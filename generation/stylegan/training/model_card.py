@@ -59,13 +59,16 @@ def _metrics_lines(metrics: dict[str, Any]) -> list[str]:
         chance_note = f" (chance {_percent(chance)})" if chance else ""
         lines.append(f"| Conditioning accuracy, {attribute}{chance_note} | {_percent(value)} | {verdict} |")
     truncated = metrics.get("conditioning_accuracy_truncated") or {}
+    # Metrics measured before they recorded the centre were all measured towards the class's.
+    towards = "the global mean w_avg" if truncated.get("truncation_centre") == "global" else "the class's centre"
     for attribute, value in (truncated.get("accuracy") or {}).items():
         lines.append(
             f"| Conditioning accuracy, {attribute}, truncated to ψ {truncated['psi']} "
-            f"(personas' default; towards the class's centre) | {_percent(value)} | |"
+            f"(personas' default; towards {towards}) | {_percent(value)} | |"
         )
     if "conditioning_accuracy_joint" in metrics:
-        lines.append(f"| Conditioning accuracy, all attributes at once | {_percent(metrics['conditioning_accuracy_joint'])} | |")
+        joint = _percent(metrics["conditioning_accuracy_joint"])
+        lines.append(f"| Conditioning accuracy, all attributes at once | {joint} | |")
     for attribute, value in (metrics.get("classifier_heldout_accuracy") or {}).items():
         lines.append(f"| Classifier accuracy on held-out renders, {attribute} (the ceiling) | {_percent(value)} | |")
     if "frechet_distance" in metrics:
@@ -78,8 +81,10 @@ def _metrics_lines(metrics: dict[str, Any]) -> list[str]:
     diversity = metrics.get("diversity") or {}
     if diversity:
         lines += [
-            f"| Diversity: pixel spread across seeds / same-class real spread | {diversity['pixel_spread_vs_real']:.2f} | about 1 |",
-            f"| Diversity: feature spread across seeds / same-class real spread | {diversity['feature_spread_vs_real']:.2f} | about 1 |",
+            "| Diversity: pixel spread across seeds / same-class real spread | "
+            f"{diversity['pixel_spread_vs_real']:.2f} | about 1 |",
+            "| Diversity: feature spread across seeds / same-class real spread | "
+            f"{diversity['feature_spread_vs_real']:.2f} | about 1 |",
             f"| Seeds whose nearest other seed is a near-duplicate (RMS < {diversity['duplicate_threshold_rms']}) "
             f"| {_percent(diversity['duplicate_fraction'])} | 0% |",
         ]
@@ -95,7 +100,8 @@ def _metrics_lines(metrics: dict[str, Any]) -> list[str]:
             "| --- |" + " --- |" * num_rows,
             *(f"| {a} | " + " | ".join(f"{v:.2f}" for v in values) + " |" for a, values in influence.items()),
         ]
-    lines += ["", f"Measured at truncation ψ {metrics.get('psi', 1.0)} with `python -m generation.stylegan.training metrics`."]
+    psi = metrics.get("psi", 1.0)
+    lines += ["", f"Measured at truncation ψ {psi} with `python -m generation.stylegan.training metrics`."]
     return lines
 
 
@@ -167,7 +173,8 @@ def write_model_card(export_dir: str | Path, *, name: str, licence_note: str) ->
         f"- Losses: non-saturating logistic, lazy R1 (γ {info['r1_gamma']:g} every {options.get('r1_interval', '?')} "
         f"steps), style mixing {options.get('style_mixing', '?')}, augmentation "
         f"{options.get('augment') or 'none'}, auxiliary classifier weight {options.get('class_weight', 0):g}, "
-        f"mode seeking weight {options.get('mode_seeking', 0):g}, learning rates G {options.get('glr')} / D {options.get('dlr')}",
+        f"mode seeking weight {options.get('mode_seeking', 0):g}, "
+        f"learning rates G {options.get('glr')} / D {options.get('dlr')}",
         "",
         "## Metrics",
         "",
