@@ -50,7 +50,10 @@ This package imports no Django. Public API::
 - ``training``: the GAN training loop, demo dataset and metrics
   (``python -m generation.stylegan.training --help``).
 - Errors: ``CheckpointError`` (a ValueError) for unusable checkpoints; ValueError for
-  bad shapes, labels, ranges or latents.
+  bad shapes, labels, ranges or latents, and for a config with a field out of its bounds
+  or a network above ``config.MAX_PARAMETER_BYTES`` (checked from the config alone,
+  before anything is built; ``config.parameter_count()`` is the estimate), each with
+  one line naming the field and the allowed range.
 
 The operators' command line is ``python -m generation.stylegan --help``.
 """

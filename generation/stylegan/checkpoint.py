@@ -73,7 +73,8 @@ def legacy_truncation_centre(directory: str | Path) -> str:
 
 def read_config(directory: str | Path) -> GeneratorConfig:
     """The generator config saved in ``directory``; CheckpointError (one line) if it is
-    missing, unreadable or invalid."""
+    missing, unreadable or invalid (a field out of its bounds, or a network too large:
+    see ``config.py``)."""
     path = Path(directory) / CONFIG_FILE
     try:
         data = json.loads(path.read_text())
@@ -84,8 +85,11 @@ def read_config(directory: str | Path) -> GeneratorConfig:
     if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"{path} is not a version-{FORMAT_VERSION} Persona Studio generator config")
     generator = data.get("generator")
-    if isinstance(generator, dict) and "truncation_centre" not in generator:
+    if not isinstance(generator, dict):
+        raise CheckpointError(f"{path} holds no generator config (expected an object under 'generator')")
+    if "truncation_centre" not in generator:
         generator = {**generator, "truncation_centre": legacy_truncation_centre(directory)}
+    # The config checks every field's bounds and the network's size before anything is built.
     try:
         return GeneratorConfig.from_dict(generator)
     except (KeyError, TypeError, ValueError) as error:

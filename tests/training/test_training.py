@@ -313,6 +313,22 @@ def test_it_computes_the_frechet_distance_of_known_gaussians():
     assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
 
 
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--channel-max", "100000"], "channel_max must be a whole number in 1..1024, got 100000"),
+        (["--z-dim", "1000000000"], "z_dim must be a whole number in 1..2048, got 1000000000"),
+        (["--mapping-layers", "1000"], "mapping_layers must be a whole number in 1..16, got 1000"),
+    ],
+)
+def test_it_refuses_an_absurd_architecture_in_one_line_before_building_it(demo, tmp_path, argv, message):
+    command = [sys.executable, "-m", "generation.stylegan.training", "train", str(demo), str(tmp_path / "run"), *argv]
+    out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines() == [f"error: {message}"]
+    assert not (tmp_path / "run" / "checkpoint").exists()
+
+
 def test_it_exits_with_one_line_on_bad_arguments(tmp_path):
     bad = (
         (["train", str(tmp_path / "missing"), str(tmp_path / "run")], "missing"),

@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from .. import ops
-from ..config import ChannelSchedule
+from ..config import MAX_CLASSES, MAX_DIM, MAX_MAPPING_LAYERS, ChannelSchedule, check_whole
 from ..layers import FullyConnectedLayer
 from ..mapping import normalize_2nd_moment
 
@@ -56,14 +56,22 @@ class DiscriminatorConfig(ChannelSchedule):
     resample_filter: tuple[float, ...] = (1, 3, 3, 1)
 
     def __post_init__(self) -> None:
-        log2 = math.log2(self.img_resolution) if self.img_resolution > 0 else 0
-        if self.img_resolution < 8 or log2 != int(log2):
-            raise ValueError(f"img_resolution must be a power of two >= 8, got {self.img_resolution}")
-        if self.c_dim < 0 or self.num_fp16_res < 0 or self.mbstd_num_channels < 0:
-            raise ValueError("c_dim, num_fp16_res and mbstd_num_channels must not be negative")
+        self.check_schedule(8)
+        check_whole("c_dim", self.c_dim, 0, MAX_CLASSES)
+        check_whole("cmap_dim", self.cmap_dim, 1, MAX_DIM, optional=True)
+        check_whole("mapping_layers", self.mapping_layers, 0, MAX_MAPPING_LAYERS)
+        if not isinstance(self.aux_classifier, bool):
+            raise ValueError(f"aux_classifier must be true or false, got {self.aux_classifier!r}")
+        check_whole("mbstd_group_size", self.mbstd_group_size, 0, 64)
+        check_whole("mbstd_num_channels", self.mbstd_num_channels, 0, 16)
+        if self.mbstd_num_channels and self.channels(4) % self.mbstd_num_channels:
+            raise ValueError(
+                f"mbstd_num_channels must divide the {self.channels(4)} channels at 4×4, got {self.mbstd_num_channels}"
+            )
         if self.aux_classifier and self.c_dim == 0:
             raise ValueError("an auxiliary classifier needs class labels (c_dim > 0)")
         object.__setattr__(self, "resample_filter", tuple(float(t) for t in self.resample_filter))
+        self.check_size("discriminator")
 
     @property
     def block_resolutions(self) -> list[int]:
@@ -75,6 +83,27 @@ class DiscriminatorConfig(ChannelSchedule):
         if self.c_dim == 0:
             return 0
         return self.channels(4) if self.cmap_dim is None else self.cmap_dim
+
+    def parameter_count(self) -> int:
+        """Numbers in the discriminator's state dict (see the classes below)."""
+        count = 0
+        for i, resolution in enumerate(self.block_resolutions):
+            c_in, c_out = self.channels(resolution), self.channels(resolution // 2)
+            if i == 0:
+                count += self.img_channels * c_in + c_in  # fromrgb
+            count += c_in * c_in * 9 + c_in  # conv0
+            count += c_out * c_in * 9 + c_out  # conv1
+            count += c_out * c_in  # skip (no bias)
+        cmap = self.projection_dim
+        if self.c_dim:
+            count += self.c_dim * cmap + cmap + self.mapping_layers * (cmap * cmap + cmap)
+        c4 = self.channels(4)
+        count += c4 * (c4 + self.mbstd_num_channels) * 9 + c4  # epilogue conv
+        count += c4 * 16 * c4 + c4  # fc
+        count += c4 * (cmap or 1) + (cmap or 1)  # out
+        if self.aux_classifier:
+            count += c4 * self.c_dim + self.c_dim
+        return count
 
 
 
@@ -137,7 +166,9 @@ class Conv2dLayer(nn.Module):
 class DiscriminatorBlock(nn.Module):
     """One resolution: (x [N, I, R, R] or None, img [N, C, R, R]) -> x [N, O, R/2, R/2]."""
 
-    def __init__(self, config: DiscriminatorConfig, resolution: int, resample_filter: torch.Tensor, first: bool) -> None:
+    def __init__(
+        self, config: DiscriminatorConfig, resolution: int, resample_filter: torch.Tensor, first: bool
+    ) -> None:
         super().__init__()
         self.resolution = resolution
         self.use_fp16 = resolution >= config.fp16_resolution
@@ -193,8 +224,9 @@ class DiscriminatorEpilogue(nn.Module):
     def __init__(self, config: DiscriminatorConfig) -> None:
         super().__init__()
         channels = config.channels(4)
-        self.mbstd = MinibatchStdLayer(config.mbstd_group_size, config.mbstd_num_channels) if config.mbstd_num_channels else None
-        self.conv = Conv2dLayer(channels + config.mbstd_num_channels, channels, 3, activation="lrelu", conv_clamp=config.conv_clamp)
+        mbstd = config.mbstd_num_channels
+        self.mbstd = MinibatchStdLayer(config.mbstd_group_size, mbstd) if mbstd else None
+        self.conv = Conv2dLayer(channels + mbstd, channels, 3, activation="lrelu", conv_clamp=config.conv_clamp)
         self.fc = FullyConnectedLayer(channels * 16, channels, activation="lrelu")
         self.cmap_dim = config.projection_dim
         self.out = FullyConnectedLayer(channels, self.cmap_dim or 1)
