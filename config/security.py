@@ -1,11 +1,48 @@
-"""How refusals are answered and logged: config.urls.handler403
-(permission_denied)."""
+"""Sign-in throttling (django-axes) and how refusals are answered and logged.
+
+Settings point here: AUTHENTICATION_BACKENDS (LoginThrottleBackend),
+AXES_LOCKOUT_CALLABLE (login_locked_out) and config.urls.handler403
+(permission_denied).
+"""
 
 import logging
 
+from axes.backends import AxesStandaloneBackend
+from axes.helpers import get_client_username
+from django.conf import settings
+from django.contrib.auth.forms import AuthenticationForm
+from django.shortcuts import render
 from django.views import defaults
 
 log = logging.getLogger(__name__)
+
+
+class LoginThrottleBackend(AxesStandaloneBackend):
+    """Axes' lockout check, first in AUTHENTICATION_BACKENDS.
+
+    Every sign-in over HTTP (our login page, the admin's) passes the request,
+    and is counted and refused per username and client address. A call without
+    a request has no address to count against: Django's test client's
+    `login()` and scripts calling `authenticate()` directly. Axes would raise
+    for those; they go on to the next backend instead.
+    """
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        if request is None:
+            return None
+        return super().authenticate(request, username=username, password=password, **kwargs)
+
+
+def lockout_message():
+    minutes = round(settings.AXES_COOLOFF_TIME.total_seconds() / 60)
+    return f"Too many failed sign-ins for this account from your address; try again in {minutes} minutes."
+
+
+def login_locked_out(request, original_response=None, credentials=None):
+    """AXES_LOCKOUT_CALLABLE: the login form again, saying why, as 429."""
+    form = AuthenticationForm(request, initial={"username": get_client_username(request, credentials) or ""})
+    context = {"form": form, "lockout_message": lockout_message(), "next": request.POST.get("next", "")}
+    return render(request, "registration/login.html", context, status=settings.AXES_HTTP_RESPONSE_CODE)
 
 
 def _one_line(text):

@@ -1,12 +1,81 @@
-"""One-line logging of refusals."""
+"""Sign-in throttling (django-axes, per username and address) and one-line
+logging of refusals."""
 
 import logging
+from datetime import timedelta
 
+from axes.models import AccessAttempt
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.urls import reverse
+from django.utils import timezone
 
 from config.security import permission_denied
+from tests.conftest import PASSWORD
+
+LOCKED = "Too many failed sign-ins for this account from your address; try again in 15 minutes."
+HOME = "10.0.0.1"
+
+
+def sign_in(client, username, password, address=HOME):
+    return client.post(reverse("login"), {"username": username, "password": password}, REMOTE_ADDR=address)
+
+
+def signed_in(client):
+    return "_auth_user_id" in client.session
+
+
+def fail(client, username, times, address=HOME):
+    return [sign_in(client, username, "wrong password", address).status_code for _ in range(times)]
+
+
+def test_it_locks_a_username_out_from_an_address_after_five_failures_even_with_the_right_password(client, owner):
+    assert fail(client, "owner", 4) == [200] * 4  # the form again, with its error
+
+    fifth = sign_in(client, "owner", "wrong password")
+    assert fifth.status_code == 429 and LOCKED in fifth.content.decode()
+
+    right = sign_in(client, "owner", PASSWORD)
+    assert right.status_code == 429 and not signed_in(client)
+    page = right.content.decode()
+    assert LOCKED in page and 'name="password"' in page and 'value="owner"' in page  # the login form, saying why
+
+
+def test_it_does_not_lock_out_another_user_at_the_same_address(client, owner, member):
+    fail(client, "owner", 5)
+    assert sign_in(client, "owner", PASSWORD).status_code == 429
+
+    response = sign_in(client, "member", PASSWORD)
+    assert response.status_code == 302 and signed_in(client)
+
+
+def test_it_does_not_lock_out_the_same_user_at_another_address(client, owner):
+    fail(client, "owner", 5)
+
+    response = sign_in(client, "owner", PASSWORD, address="10.0.0.2")
+    assert response.status_code == 302 and signed_in(client)
+
+
+def test_it_counts_failures_again_from_zero_after_a_success(client, owner):
+    fail(client, "owner", 4)
+    assert sign_in(client, "owner", PASSWORD).status_code == 302
+    client.logout()
+
+    assert fail(client, "owner", 4) == [200] * 4
+    assert sign_in(client, "owner", PASSWORD).status_code == 302
+
+
+def test_it_lets_the_user_in_again_after_the_cool_off(client, owner):
+    fail(client, "owner", 5)
+    AccessAttempt.objects.update(attempt_time=timezone.now() - timedelta(minutes=16))
+
+    assert sign_in(client, "owner", PASSWORD).status_code == 302 and signed_in(client)
+
+
+def test_it_keeps_the_test_clients_login_working(client, owner):
+    # No request, so nothing to count an address against (see config.security).
+    assert client.login(username="owner", password=PASSWORD)
+    assert not client.login(username="owner", password="wrong password")
 
 
 def test_it_logs_a_refusal_as_one_line_with_user_brand_and_path(client, viewer, brand, caplog):
