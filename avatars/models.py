@@ -99,15 +99,6 @@ class PersonaVersion(models.Model):
     def __str__(self):
         return f"v{self.number} of persona {self.persona_id} ({self.operation})"
 
-    def latent_array(self):
-        return latent_from_bytes(self.latent, num_ws=self.num_ws, w_dim=self.w_dim)
-
-    def set_latent(self, latent, *, model):
-        latent_validate(latent, num_ws=model.num_ws, w_dim=model.w_dim, model_name=model.slug)
-        self.latent = latent_to_bytes(latent)
-        self.num_ws, self.w_dim = latent.shape
-        self.sha256 = latent_sha256(latent)
-
     def save(self, *args, **kwargs):
         if not self._state.adding:
             raise PersonaVersionImmutable("Persona versions are immutable; make a new version instead.")
@@ -117,6 +108,15 @@ class PersonaVersion(models.Model):
         latent_validate(latent, num_ws=model.num_ws, w_dim=model.w_dim, model_name=model.slug)
         self.sha256 = latent_sha256(latent)
         super().save(*args, **kwargs)
+
+    def latent_array(self):
+        return latent_from_bytes(self.latent, num_ws=self.num_ws, w_dim=self.w_dim)
+
+    def set_latent(self, latent, *, model):
+        latent_validate(latent, num_ws=model.num_ws, w_dim=model.w_dim, model_name=model.slug)
+        self.latent = latent_to_bytes(latent)
+        self.num_ws, self.w_dim = latent.shape
+        self.sha256 = latent_sha256(latent)
 
     def delete(self, *args, **kwargs):
         raise PersonaVersionImmutable("Persona versions are immutable; roll back to an old one instead.")
@@ -194,6 +194,9 @@ class IdentityFingerprint(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["model", "id"])]
+
+    def __str__(self):
+        return f"Identity of persona {self.persona_id} on model {self.model_id}"
 
     def save(self, *args, **kwargs):
         if not self._state.adding:

@@ -55,12 +55,12 @@ def seed_validate(seed):
 def truncation_psi_validate(truncation_psi):
     low, high = TRUNCATION_PSI_RANGE
     if not low <= truncation_psi <= high:
-        raise ValidationError({"truncation_psi": f"Truncation psi must be within [{low}, {high}], got {truncation_psi}."})
+        raise ValidationError(
+            {"truncation_psi": f"Truncation psi must be within [{low}, {high}], got {truncation_psi}."}
+        )
 
 
-def persona_create_from_seed(
-    *, actor, brand, model, seed, name, handle, truncation_psi=0.7, class_index=None, bio=""
-):
+def persona_create_from_seed(*, actor, brand, model, seed, name, handle, truncation_psi=0.7, class_index=None, bio=""):
     """Create a persona whose first version is the engine's W+ for `seed`
     (and `class_index`, for a conditional model)."""
     brand_role_require(user=actor, brand=brand, roles=CREATE_ROLES)
@@ -77,8 +77,15 @@ def persona_create_from_seed(
     if class_index is not None:
         params["class_index"] = class_index
     return persona_create(
-        actor=actor, brand=brand, model=model, latent=latent, name=name, handle=handle,
-        operation=Operation.SEED, params=params, bio=bio,
+        actor=actor,
+        brand=brand,
+        model=model,
+        latent=latent,
+        name=name,
+        handle=handle,
+        operation=Operation.SEED,
+        params=params,
+        bio=bio,
     )
 
 
@@ -109,7 +116,9 @@ def persona_create(*, actor, brand, model, latent, name, handle, operation=Opera
             persona.save()
     except IntegrityError as exc:  # a concurrent create won the same handle
         raise ValidationError({"handle": f"This brand already has a persona with the handle @{handle}."}) from exc
-    version = _version_add(actor=actor, persona=persona, operation=operation, params=params, latent_from=lambda _: latent)
+    version = _version_add(
+        actor=actor, persona=persona, operation=operation, params=params, latent_from=lambda _: latent
+    )
     audit_record(
         actor=actor,
         brand=brand,
@@ -135,8 +144,10 @@ def _version_add(*, actor, persona, operation, params, latent_from, expected_ver
     locked = Persona.objects.for_brand(persona.brand).select_for_update().filter(pk=persona.pk).first()
     parent = None
     if locked.current_version_id is not None:
-        parent = PersonaVersion.objects.for_brand(persona.brand).select_related("created_by").get(
-            pk=locked.current_version_id
+        parent = (
+            PersonaVersion.objects.for_brand(persona.brand)
+            .select_related("created_by")
+            .get(pk=locked.current_version_id)
         )
     if expected_version is not None and (parent is None or parent.pk != expected_version.pk):
         raise VersionConflict(current=parent)
@@ -235,7 +246,7 @@ def persona_candidates_render(*, actor, brand, model, first_seed, count, truncat
 
     seeds = list(range(first_seed, first_seed + count))
     latents = latents_from_seeds(model=model, seeds=seeds, truncation_psi=truncation_psi, class_index=class_index)
-    return list(zip(seeds, latents_thumbnails(model=model, latents=latents)))
+    return list(zip(seeds, latents_thumbnails(model=model, latents=latents), strict=True))
 
 
 def persona_breed(*, actor, brand, base, donor, layer_groups, name, handle):
@@ -260,8 +271,14 @@ def persona_breed(*, actor, brand, base, donor, layer_groups, name, handle):
         "layer_groups": list(layer_groups),
     }
     return persona_create(
-        actor=actor, brand=brand, model=base.model, latent=latent, name=name, handle=handle,
-        operation=Operation.MIX, params=params,
+        actor=actor,
+        brand=brand,
+        model=base.model,
+        latent=latent,
+        name=name,
+        handle=handle,
+        operation=Operation.MIX,
+        params=params,
     )
 
 
@@ -291,8 +308,19 @@ def persona_edit(*, actor, brand, persona, direction, strength, expected_version
 
 
 def library_item_create(
-    *, actor, brand, model, kind, name, layer_group, source_version=None, seed=None, truncation_psi=0.7,
-    class_index=None, direction=None, strength=None,
+    *,
+    actor,
+    brand,
+    model,
+    kind,
+    name,
+    layer_group,
+    source_version=None,
+    seed=None,
+    truncation_psi=0.7,
+    class_index=None,
+    direction=None,
+    strength=None,
 ):
     """A look or pose for the brand's personas of `model`, on `layer_group` (never
     the model's identity group). Exactly one source: a persona version, a seed
@@ -323,10 +351,15 @@ def library_item_create(
         item.recipe = {"direction": direction.name, "strength": strength}
     elif source_version is not None:
         if source_version.brand_id != brand.pk or source_version.persona.model_id != model.pk:
-            raise ValidationError({"source_version": "The source must be a version of one of this brand's personas of the same model."})
+            raise ValidationError(
+                {"source_version": "The source must be a version of one of this brand's personas of the same model."}
+            )
         item.source_latent = latent_to_bytes(source_version.latent_array())
-        item.recipe = {"persona": source_version.persona.handle, "version": source_version.number,
-                       "sha256": source_version.sha256}
+        item.recipe = {
+            "persona": source_version.persona.handle,
+            "version": source_version.number,
+            "sha256": source_version.sha256,
+        }
     else:
         seed_validate(seed)
         truncation_psi_validate(truncation_psi)

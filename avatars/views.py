@@ -95,7 +95,12 @@ def persona_candidates(request, brand_slug):
     return render(
         request,
         "avatars/persona_candidates.html",
-        {"brand": access.brand, "form": form, "candidates": candidates, "query": form.cleaned_data if candidates else None},
+        {
+            "brand": access.brand,
+            "form": form,
+            "candidates": candidates,
+            "query": form.cleaned_data if candidates else None,
+        },
     )
 
 
@@ -131,12 +136,22 @@ def _persona_page(request, access, persona, *, edit_form=None, apply_form=None, 
             "assets": assets_for_persona(brand=access.brand, persona=persona),
             "jobs": jobs,
             "can_render": can_change,
-            "edit_form": edit_form or (PersonaEditForm(
-                initial=current, directions=directions_for_brand(brand=access.brand, model=persona.model)
-            ) if can_change else None),
-            "apply_form": apply_form or (LibraryApplyForm(
-                initial=current, items=library_items_for_brand(brand=access.brand, model=persona.model)
-            ) if can_change else None),
+            "edit_form": edit_form
+            or (
+                PersonaEditForm(
+                    initial=current, directions=directions_for_brand(brand=access.brand, model=persona.model)
+                )
+                if can_change
+                else None
+            ),
+            "apply_form": apply_form
+            or (
+                LibraryApplyForm(
+                    initial=current, items=library_items_for_brand(brand=access.brand, model=persona.model)
+                )
+                if can_change
+                else None
+            ),
             # Refresh while a render is pending so its image appears by itself.
             "refresh": any(not job.is_finished for job in jobs),
         },
@@ -216,7 +231,9 @@ def persona_rollback_view(request, brand_slug, persona_id, version_id):
     access, persona = _persona_to_change(request, brand_slug, persona_id)
     version = persona_version_get(brand=access.brand, persona=persona, version_id=version_id)
     form = VersionPreconditionForm(request.POST)
-    expected = _expected_version(access.brand, persona, form.cleaned_data["expected_version"]) if form.is_valid() else None
+    expected = (
+        _expected_version(access.brand, persona, form.cleaned_data["expected_version"]) if form.is_valid() else None
+    )
     try:
         new = persona_rollback(
             actor=request.user, brand=access.brand, persona=persona, version=version, expected_version=expected
@@ -319,6 +336,8 @@ def direction_teach_view(request, brand_slug):
         except ValidationError as exc:
             service_errors_add(form, exc)
         else:
-            messages.success(request, f"Taught {direction.name} ({direction.strength_min:.2f} to {direction.strength_max:.2f}).")
+            messages.success(
+                request, f"Taught {direction.name} ({direction.strength_min:.2f} to {direction.strength_max:.2f})."
+            )
             return redirect("brand-dashboard", brand_slug=access.brand.slug)
     return render(request, "avatars/direction_teach.html", {"brand": access.brand, "form": form})

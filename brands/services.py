@@ -12,6 +12,7 @@ from .selectors import brand_role_require
 # only the registered models' names, this bounds what any caller may store.
 LAYER_GROUP_NAME = re.compile(r"[A-Za-z0-9_-]{1,40}\Z")
 LAYER_GROUPS_MAX = 32
+LIMITABLE_ROLES = [role for role in Role.values if role != Role.OWNER]
 
 
 @transaction.atomic
@@ -81,7 +82,11 @@ def agency_access_grant(*, actor, brand, agency, role):
         raise ValidationError({"role": f"Unknown role {role!r}; choose one of {', '.join(Role.values)}."})
     access, _ = AgencyAccess.objects.update_or_create(agency=agency, brand=brand, defaults={"role": role})
     audit_record(
-        actor=actor, brand=brand, action="agency_access.granted", target=access, after={"agency": agency.slug, "role": role}
+        actor=actor,
+        brand=brand,
+        action="agency_access.granted",
+        target=access,
+        after={"agency": agency.slug, "role": role},
     )
     return access
 
@@ -92,7 +97,7 @@ def layer_group_permission_set(*, actor, brand, role, layer_groups):
     None lifts the limit. Owners only; owners themselves are never limited."""
     brand_role_require(user=actor, brand=brand, roles={Role.OWNER})
     if role not in Role.values or role == Role.OWNER:
-        raise ValidationError({"role": f"Layer groups can be limited for {', '.join(r for r in Role.values if r != Role.OWNER)}; got {role!r}."})
+        raise ValidationError({"role": f"Layer groups can be limited for {', '.join(LIMITABLE_ROLES)}; got {role!r}."})
     current = LayerGroupPermission.objects.filter(brand=brand, role=role).first()
     before = {"role": role, "layer_groups": current.layer_groups} if current else None
     if layer_groups is None:
@@ -101,11 +106,14 @@ def layer_group_permission_set(*, actor, brand, role, layer_groups):
         after = None
     else:
         names = sorted(set(layer_groups))
-        if len(names) > LAYER_GROUPS_MAX or any(not isinstance(n, str) or not LAYER_GROUP_NAME.match(n) for n in names):
+        well_formed = all(isinstance(n, str) and LAYER_GROUP_NAME.match(n) for n in names)
+        if len(names) > LAYER_GROUPS_MAX or not well_formed:
             raise ValidationError(
-                {"layer_groups": f"Give at most {LAYER_GROUPS_MAX} layer-group names, each a short name such as 'fine'."}
+                {"layer_groups": f"Give at most {LAYER_GROUPS_MAX} layer-group names, each a short name like 'fine'."}
             )
-        current, _ = LayerGroupPermission.objects.update_or_create(brand=brand, role=role, defaults={"layer_groups": names})
+        current, _ = LayerGroupPermission.objects.update_or_create(
+            brand=brand, role=role, defaults={"layer_groups": names}
+        )
         after = {"role": role, "layer_groups": names}
     audit_record(
         actor=actor, brand=brand, action="layer_group_permission.set", target=brand, before=before, after=after

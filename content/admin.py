@@ -21,7 +21,9 @@ class AssetAdmin(BrandOwnedAdmin):
         # inlines the image rather than linking to it.
         with obj.image.open("rb") as image:
             data = base64.b64encode(image.read()).decode()
-        return format_html('<img src="data:image/png;base64,{}" style="max-width:512px;image-rendering:pixelated">', data)
+        return format_html(
+            '<img src="data:image/png;base64,{}" style="max-width:512px;image-rendering:pixelated">', data
+        )
 
     @admin.display(boolean=True, description="AI-generated")
     def ai_generated(self, obj):

@@ -19,7 +19,9 @@ class GeneratorModelImportForm(forms.Form):
     )
     name = forms.CharField(max_length=120)
     slug = forms.SlugField(max_length=60)
-    licence_note = forms.CharField(widget=forms.Textarea, help_text="Where the weights come from and what they may be used for.")
+    licence_note = forms.CharField(
+        widget=forms.Textarea, help_text="Where the weights come from and what they may be used for."
+    )
     class_names = forms.CharField(required=False, help_text="Comma-separated, for conditional models.")
 
     def clean_class_names(self):
@@ -60,7 +62,9 @@ class GeneratorModelAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
         # The form already wrote its values onto obj; the service audits the change from the stored row.
-        obj.refresh_from_db(fields=["layer_groups", "identity_group", "class_names", "licence_note", "identity_min_distance"])
+        obj.refresh_from_db(
+            fields=["layer_groups", "identity_group", "class_names", "licence_note", "identity_min_distance"]
+        )
         generator_model_configure(
             actor=request.user,
             model=obj,
@@ -87,7 +91,12 @@ class GeneratorModelAdmin(admin.ModelAdmin):
             else:
                 messages.success(request, f"Imported {model.slug}.")
                 return redirect(reverse("admin:generation_generatormodel_change", args=[model.pk]))
-        context = {**self.admin_site.each_context(request), "form": form, "opts": self.model._meta, "title": "Import a generator"}
+        context = {
+            **self.admin_site.each_context(request),
+            "form": form,
+            "opts": self.model._meta,
+            "title": "Import a generator",
+        }
         return TemplateResponse(request, "admin/generation/generatormodel/import.html", context)
 
 

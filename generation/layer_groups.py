@@ -26,7 +26,8 @@ def layer_groups_default(num_ws):
         bands = [*CONVENTIONAL_BANDS, ("fine", 8, num_ws - 1)]
     else:
         parts = np.array_split(np.arange(num_ws), 3)
-        bands = [(name, int(p[0]), int(p[-1])) for name, p in zip(("coarse", "middle", "fine"), parts) if len(p)]
+        named = zip(("coarse", "middle", "fine"), parts, strict=True)
+        bands = [(name, int(p[0]), int(p[-1])) for name, p in named if len(p)]
     return [{"name": name, "start": start, "end": end} for name, start, end in bands]
 
 
@@ -38,7 +39,9 @@ def layer_groups_validate(groups, *, num_ws, identity_group):
     seen_names, taken_rows = set(), {}
     for group in groups:
         if not isinstance(group, dict) or set(group) != {"name", "start", "end"}:
-            raise ValidationError({"layer_groups": f"Each layer group needs exactly name, start and end; got {group!r}."})
+            raise ValidationError(
+                {"layer_groups": f"Each layer group needs exactly name, start and end; got {group!r}."}
+            )
         name, start, end = group["name"], group["start"], group["end"]
         if not isinstance(name, str) or not GROUP_NAME.match(name):
             raise ValidationError(
@@ -49,8 +52,10 @@ def layer_groups_validate(groups, *, num_ws, identity_group):
         seen_names.add(name)
         if not (isinstance(start, int) and isinstance(end, int) and 0 <= start <= end <= num_ws - 1):
             raise ValidationError(
-                {"layer_groups": f"Layer group {name!r} must span rows within 0..{num_ws - 1} (start ≤ end); "
-                 f"got {start!r}..{end!r}."}
+                {
+                    "layer_groups": f"Layer group {name!r} must span rows within 0..{num_ws - 1} (start ≤ end); "
+                    f"got {start!r}..{end!r}."
+                }
             )
         for row in range(start, end + 1):
             if row in taken_rows:
@@ -60,8 +65,10 @@ def layer_groups_validate(groups, *, num_ws, identity_group):
             taken_rows[row] = name
     if identity_group not in seen_names:
         raise ValidationError(
-            {"identity_group": f"The identity group {identity_group!r} is not one of the layer groups "
-             f"({', '.join(sorted(seen_names))})."}
+            {
+                "identity_group": f"The identity group {identity_group!r} is not one of the layer groups "
+                f"({', '.join(sorted(seen_names))})."
+            }
         )
 
 

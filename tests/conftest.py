@@ -8,8 +8,8 @@ from django.contrib.auth import get_user_model
 from avatars.services import persona_create_from_seed
 from brands.models import Role
 from brands.services import brand_create, membership_add
-from generation.stylegan import GeneratorConfig, random_generator, save_generator
 from generation.services.registry import generator_model_register
+from generation.stylegan import GeneratorConfig, random_generator, save_generator
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -19,7 +19,14 @@ def user_make(username):
 
 
 PLACEHOLDER_CONFIG = GeneratorConfig(
-    z_dim=512, w_dim=512, c_dim=0, img_resolution=64, img_channels=3, mapping_layers=8, channel_base=4096, channel_max=256
+    z_dim=512,
+    w_dim=512,
+    c_dim=0,
+    img_resolution=64,
+    img_channels=3,
+    mapping_layers=8,
+    channel_base=4096,
+    channel_max=256,
 )
 
 

@@ -225,7 +225,11 @@ def generation_job_claim(*, job_id, worker):
     """
     jobs = GenerationJob.objects.unscoped()
     while True:
-        job = jobs.select_related("persona__brand", "version", "reference_version", "model", "brand").filter(pk=job_id).first()
+        job = (
+            jobs.select_related("persona__brand", "version", "reference_version", "model", "brand")
+            .filter(pk=job_id)
+            .first()
+        )
         if job is None or job.is_finished:
             return None, RunOutcome(job_id=job_id, result="skipped")
         now = timezone.now()
@@ -383,9 +387,7 @@ def generation_jobs_expire_leases():
     """
     now = timezone.now()
     stale = (
-        GenerationJob.objects.unscoped()
-        .filter(status=Status.RUNNING, lease_expires_at__lt=now)
-        .select_related("brand")
+        GenerationJob.objects.unscoped().filter(status=Status.RUNNING, lease_expires_at__lt=now).select_related("brand")
     )
     requeued = failed = 0
     for job in stale:

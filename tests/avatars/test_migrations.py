@@ -4,7 +4,11 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 BEFORE = [("avatars", "0002_initial"), ("generation", "0002_layer_groups"), ("content", "0001_initial")]
-AFTER = [("avatars", "0003_persona_versions"), ("generation", "0003_generationjob_version"), ("content", "0002_asset_version")]
+AFTER = [
+    ("avatars", "0003_persona_versions"),
+    ("generation", "0003_generationjob_version"),
+    ("content", "0002_asset_version"),
+]
 
 
 def migrate(targets):
@@ -22,13 +26,30 @@ def test_it_moves_existing_latents_into_version_1_and_pins_jobs_and_assets_to_it
     user = User.objects.create(username="u")
     brand = Brand.objects.create(name="B", slug="b")
     model = GeneratorModel.objects.create(
-        name="M", slug="m", directory="m", sha256="0" * 64, config={"c_dim": 0}, num_ws=2, w_dim=3, licence_note="x",
-        layer_groups=[{"name": "all", "start": 0, "end": 1}], identity_group="all",
+        name="M",
+        slug="m",
+        directory="m",
+        sha256="0" * 64,
+        config={"c_dim": 0},
+        num_ws=2,
+        w_dim=3,
+        licence_note="x",
+        layer_groups=[{"name": "all", "start": 0, "end": 1}],
+        identity_group="all",
     )
     latent = np.arange(6, dtype="<f4").reshape(2, 3)
     persona = Persona.objects.create(
-        brand=brand, name="P", handle="p", model=model, seed=5, truncation_psi=0.5, latent=latent.tobytes(),
-        latent_num_ws=2, latent_w_dim=3, latent_sha256="a" * 64, created_by=user,
+        brand=brand,
+        name="P",
+        handle="p",
+        model=model,
+        seed=5,
+        truncation_psi=0.5,
+        latent=latent.tobytes(),
+        latent_num_ws=2,
+        latent_w_dim=3,
+        latent_sha256="a" * 64,
+        created_by=user,
     )
     job = GenerationJob.objects.create(brand=brand, persona=persona, model=model)
     Asset.objects.create(brand=brand, persona=persona, job=job, image="x.png", width=1, height=1)

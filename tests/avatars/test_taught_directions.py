@@ -43,7 +43,9 @@ def test_it_teaches_a_direction_that_separates_the_labelled_personas(owner, bran
     assert event.brand == brand and event.after["positive_seeds"] == POSITIVE
 
 
-def test_it_offers_a_taught_direction_to_its_brand_only(brand, other_brand, generator_model, taught, outsider, other_persona):
+def test_it_offers_a_taught_direction_to_its_brand_only(
+    brand, other_brand, generator_model, taught, outsider, other_persona
+):
     assert taught in directions_for_brand(brand=brand, model=generator_model)
     assert taught not in directions_for_brand(brand=other_brand, model=generator_model)
     with pytest.raises(ValidationError, match="taught by another brand"):

@@ -4,9 +4,8 @@ from django.core.exceptions import ValidationError
 
 from audit.models import AuditEvent
 from avatars.models import PersonaVersion, PersonaVersionImmutable
-from avatars.services import persona_rollback
+from avatars.services import persona_render_submit, persona_rollback
 from content.models import Asset
-from avatars.services import persona_render_submit
 from generation.services.jobs import generation_job_run
 
 
@@ -36,7 +35,9 @@ def test_it_rolls_back_by_making_a_new_version_equal_to_an_old_one(persona, bran
     assert persona.current_version == again
     assert (again.number, again.operation, again.parent) == (2, "rollback", first)
     assert again.sha256 == first.sha256 and again.params["to_version"] == 1
-    assert AuditEvent.objects.for_brand(brand).filter(action="persona.version_created", target_id=str(again.pk)).exists()
+    assert (
+        AuditEvent.objects.for_brand(brand).filter(action="persona.version_created", target_id=str(again.pk)).exists()
+    )
 
 
 def test_it_refuses_a_rollback_to_another_personas_version(persona, other_persona, brand, owner):

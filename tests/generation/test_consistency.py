@@ -5,10 +5,9 @@ import io
 import numpy as np
 from PIL import Image
 
-from avatars.services import library_item_create, persona_create_from_seed, persona_library_apply
+from avatars.services import library_item_create, persona_create_from_seed, persona_library_apply, persona_render_submit
 from content.models import Asset
 from generation.rendering import latent_from_seed, latents_thumbnails
-from avatars.services import persona_render_submit
 from generation.services.directions import directions_compute
 from generation.services.jobs import generation_job_run
 from generation.stylegan.identity import identity_consistency
@@ -18,7 +17,9 @@ SEEDS = (1, 2, 3)
 
 def renders(model, latents):
     """Pixels of each latent, rendered in one batch (the metric only sees pixels)."""
-    return [np.asarray(Image.open(io.BytesIO(png))) for png in latents_thumbnails(model=model, latents=np.stack(latents))]
+    return [
+        np.asarray(Image.open(io.BytesIO(png))) for png in latents_thumbnails(model=model, latents=np.stack(latents))
+    ]
 
 
 def test_it_stays_high_under_looks_and_poses_and_drops_when_the_identity_changes(owner, brand, generator_model):
@@ -28,8 +29,14 @@ def test_it_stays_high_under_looks_and_poses_and_drops_when_the_identity_changes
         actor=owner, brand=brand, model=generator_model, kind="look", name="l", layer_group="fine", seed=500
     )
     pose = library_item_create(
-        actor=owner, brand=brand, model=generator_model, kind="pose", name="p", layer_group="coarse",
-        direction=pose_direction, strength=pose_direction.strength_max / 2,
+        actor=owner,
+        brand=brand,
+        model=generator_model,
+        kind="pose",
+        name="p",
+        layer_group="coarse",
+        direction=pose_direction,
+        strength=pose_direction.strength_max / 2,
     )
     kinds = ("look", "pose", "identity")
     latents = []
@@ -50,17 +57,21 @@ def test_it_stays_high_under_looks_and_poses_and_drops_when_the_identity_changes
     images = renders(generator_model, latents)
     scores = {kind: [] for kind in kinds}
     for i in range(0, len(images), 4):
-        for kind, image in zip(kinds, images[i + 1 : i + 4]):
+        for kind, image in zip(kinds, images[i + 1 : i + 4], strict=True):
             scores[kind].append(identity_consistency(image, images[i]))
     mean = {kind: float(np.mean(values)) for kind, values in scores.items()}
     assert mean["look"] > 0.8 and mean["pose"] > 0.8, mean
     assert mean["identity"] < min(mean["look"], mean["pose"]) - 0.15, mean
-    assert all(i < max(l, p) for i, l, p in zip(scores["identity"], scores["look"], scores["pose"])), scores
+    assert all(
+        i < max(look, pose) for i, look, pose in zip(scores["identity"], scores["look"], scores["pose"], strict=True)
+    ), scores
 
 
 def test_it_scores_every_rendered_asset_against_the_first_version(owner, brand, persona, generator_model, media_root):
     first = persona_render_submit(actor=owner, brand=brand, persona=persona)
-    look = library_item_create(actor=owner, brand=brand, model=generator_model, kind="look", name="l", layer_group="fine", seed=9)
+    look = library_item_create(
+        actor=owner, brand=brand, model=generator_model, kind="look", name="l", layer_group="fine", seed=9
+    )
     persona_library_apply(actor=owner, brand=brand, persona=persona, item=look)
     second = persona_render_submit(actor=owner, brand=brand, persona=persona)
     for job in (first, second):

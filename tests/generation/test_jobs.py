@@ -10,12 +10,16 @@ from django.utils import timezone
 from PIL import Image
 
 from audit.models import AuditEvent
-from avatars.services import persona_create_from_seed
+from avatars.services import persona_create_from_seed, persona_render_submit
 from content.models import Asset
 from generation.models import GenerationJob
 from generation.rendering import latent_render
-from avatars.services import persona_render_submit
-from generation.services.jobs import generation_job_claim, generation_job_run, generation_job_succeed, generation_jobs_expire_leases
+from generation.services.jobs import (
+    generation_job_claim,
+    generation_job_run,
+    generation_job_succeed,
+    generation_jobs_expire_leases,
+)
 from generation.services.registry import generator_model_register
 
 Status = GenerationJob.Status

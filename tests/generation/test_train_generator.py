@@ -28,7 +28,9 @@ def test_it_trains_writes_a_model_card_and_registers_the_model(db, settings, tmp
     assert len(model.class_names) == model.config["c_dim"] > 0
     card = (settings.MODELS_ROOT / "tiny-notionists" / "MODEL_CARD.md").read_text()
     assert "CC0 1.0" in card and "Training images seen: 8 " in card and model.sha256 in card
-    assert "![samples.png](samples.png)" in card and (settings.MODELS_ROOT / "tiny-notionists" / "samples.png").is_file()
+    assert (
+        "![samples.png](samples.png)" in card and (settings.MODELS_ROOT / "tiny-notionists" / "samples.png").is_file()
+    )
 
 
 def test_it_refuses_a_taken_slug_before_training(db, settings, tmp_path, demo_dataset, generator_model):

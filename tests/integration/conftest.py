@@ -92,10 +92,14 @@ def worker(services, django_db_setup, tmp_path_factory):
         "--hostname", f"integration-{os.getpid()}@%h", "--without-gossip", "--without-mingle", "--loglevel", "INFO",
     ]  # fmt: skip
     with open(log_path, "w") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
     process.log_path = log_path
     try:
-        wait_for(lambda: "ready." in log_path.read_text() or process.poll() is not None, timeout=90, what="worker start")
+        wait_for(
+            lambda: "ready." in log_path.read_text() or process.poll() is not None, timeout=90, what="worker start"
+        )
         if process.poll() is not None:
             pytest.fail(f"celery worker exited with {process.returncode}:\n{log_path.read_text()[-4000:]}")
         yield process

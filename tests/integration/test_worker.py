@@ -6,11 +6,10 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 
 from audit.models import AuditEvent
-from avatars.services import persona_create_from_seed
+from avatars.services import persona_create_from_seed, persona_render_submit
 from config.celery import app as celery_app
 from content.models import Asset
 from generation.models import GenerationJob
-from avatars.services import persona_render_submit
 from generation.services.jobs import generation_jobs_dispatch
 from generation.services.registry import generator_model_register
 from tests.integration.celery_app import CRASH_MODEL_SLUG
@@ -42,7 +41,9 @@ def gpu_queue_drained():
 
 def model_copy(checkpoint_dir, tmp_path, slug):
     shutil.copytree(checkpoint_dir, tmp_path / slug)
-    return generator_model_register(actor=None, name=slug, slug=slug, directory=str(tmp_path / slug), licence_note="test")
+    return generator_model_register(
+        actor=None, name=slug, slug=slug, directory=str(tmp_path / slug), licence_note="test"
+    )
 
 
 def test_it_imports_the_stdlib_platform_in_the_worker(worker):

@@ -6,8 +6,8 @@ import shutil
 import pytest
 from django.urls import reverse
 
-from content.models import Asset
 from avatars.services import persona_render_submit
+from content.models import Asset
 from generation.services.jobs import generation_job_run
 from tests.conftest import PASSWORD
 

@@ -3,9 +3,9 @@ from django.contrib.auth import get_user_model
 from django.urls import get_resolver, reverse
 
 from avatars.models import Persona
+from avatars.services import persona_render_submit
 from content.models import Asset
 from generation.models import GenerationJob
-from avatars.services import persona_render_submit
 from generation.services.jobs import generation_job_run
 from tests.conftest import PASSWORD
 
@@ -48,7 +48,9 @@ def login(client, user):
 
 
 def test_it_covers_every_brand_page(brand_pages):
-    brand_routes = {name for name in get_resolver().reverse_dict if isinstance(name, str) and "brand_slug" in route(name)}
+    brand_routes = {
+        name for name in get_resolver().reverse_dict if isinstance(name, str) and "brand_slug" in route(name)
+    }
     assert brand_routes == set(brand_pages)
 
 

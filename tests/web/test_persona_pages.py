@@ -12,7 +12,9 @@ from tests.web.test_pages import login
 
 @pytest.fixture
 def look(owner, brand, generator_model):
-    return library_item_create(actor=owner, brand=brand, model=generator_model, kind="look", name="Gala", layer_group="fine", seed=5)
+    return library_item_create(
+        actor=owner, brand=brand, model=generator_model, kind="look", name="Gala", layer_group="fine", seed=5
+    )
 
 
 def test_it_shows_a_candidate_grid_whose_tiles_lead_to_the_create_form(client, member, brand, generator_model):
@@ -21,7 +23,9 @@ def test_it_shows_a_candidate_grid_whose_tiles_lead_to_the_create_form(client, m
     response = client.get(url, {"model": generator_model.pk, "first_seed": 100, "count": 3, "truncation_psi": 0.6})
     assert response.content.count(b"data:image/png;base64,") == 3 and b"seed 102" in response.content
     assert generator_model.licence_note.encode() in response.content
-    pick = client.get(reverse("persona-create", args=[brand.slug]), {"seed": 101, "model": generator_model.pk, "truncation_psi": 0.6})
+    pick = client.get(
+        reverse("persona-create", args=[brand.slug]), {"seed": 101, "model": generator_model.pk, "truncation_psi": 0.6}
+    )
     assert b'value="101"' in pick.content
     too_many = client.get(url, {"model": generator_model.pk, "first_seed": 0, "count": 40, "truncation_psi": 0.6})
     assert b"less than or equal to 16" in too_many.content and b"data:image/png" not in too_many.content
@@ -47,9 +51,16 @@ def test_it_edits_applies_and_rolls_back_from_the_persona_page(client, member, b
     direction = generator_model.directions.model_wide().get(name="coarse-pca-0")
     login(client, member)
     detail = reverse("persona-detail", args=[brand.slug, persona.pk])
-    bad = client.post(reverse("persona-edit", args=[brand.slug, persona.pk]), {"direction": direction.pk, "strength": 1e6})
+    bad = client.post(
+        reverse("persona-edit", args=[brand.slug, persona.pk]), {"direction": direction.pk, "strength": 1e6}
+    )
     assert bad.status_code == 400 and b"Strength for coarse-pca-0 must be within" in bad.content
-    assert client.post(reverse("persona-edit", args=[brand.slug, persona.pk]), {"direction": direction.pk, "strength": 0.1}).url == detail
+    assert (
+        client.post(
+            reverse("persona-edit", args=[brand.slug, persona.pk]), {"direction": direction.pk, "strength": 0.1}
+        ).url
+        == detail
+    )
     assert client.post(reverse("persona-apply", args=[brand.slug, persona.pk]), {"item": look.pk}).url == detail
     first = PersonaVersion.objects.for_brand(brand).get(persona=persona, number=1)
     client.post(reverse("persona-rollback", args=[brand.slug, persona.pk, first.pk]))

@@ -29,7 +29,9 @@ class Command(BaseCommand):
             raise CommandError("--username must not be empty")
         model = GeneratorModel.objects.filter(slug=DEFAULT_SLUG).first()
         if model is None:
-            raise CommandError(f"Generator model {DEFAULT_SLUG!r} is not loaded; run `manage.py load_default_model` first.")
+            raise CommandError(
+                f"Generator model {DEFAULT_SLUG!r} is not loaded; run `manage.py load_default_model` first."
+            )
         password = password or secrets.token_urlsafe(12)
 
         User = get_user_model()

@@ -9,9 +9,13 @@ class Command(BaseCommand):
     help = "Import a StyleGAN2-ADA .pkl or one of our checkpoint directories into MODELS_ROOT and register it."
 
     def add_arguments(self, parser):
-        parser.add_argument("source", help="NVIDIA StyleGAN2-ADA/StyleGAN3 .pkl, or a config.json + weights.safetensors directory")
+        parser.add_argument(
+            "source", help="NVIDIA StyleGAN2-ADA/StyleGAN3 .pkl, or a config.json + weights.safetensors directory"
+        )
         parser.add_argument("--name", required=True)
-        parser.add_argument("--licence", required=True, help="Where the weights come from and what they may be used for.")
+        parser.add_argument(
+            "--licence", required=True, help="Where the weights come from and what they may be used for."
+        )
         parser.add_argument("--slug", help="Default: the name, slugified.")
         parser.add_argument("--class-names", default="", help="Comma-separated, for conditional models.")
 
@@ -25,4 +29,6 @@ class Command(BaseCommand):
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from exc
         groups = ", ".join(f"{g['name']} {g['start']}-{g['end']}" for g in model.layer_groups)
-        self.stdout.write(self.style.SUCCESS(f"Imported {model.slug} (sha256 {model.sha256[:12]}…; layer groups {groups})"))
+        self.stdout.write(
+            self.style.SUCCESS(f"Imported {model.slug} (sha256 {model.sha256[:12]}…; layer groups {groups})")
+        )

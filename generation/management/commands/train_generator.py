@@ -32,7 +32,9 @@ class Command(BaseCommand):
         try:
             parsed = build_parser().parse_args(["train", data, run_dir, *extra])
         except SystemExit as exit_:
-            raise CommandError("bad training options (see python -m generation.stylegan.training train --help)") from exit_
+            raise CommandError(
+                "bad training options (see python -m generation.stylegan.training train --help)"
+            ) from exit_
         try:
             generator_model_destination_check(slug=slug)  # before hours of training, not after
             summary = train(train_options(parsed), log=self.stdout.write)
@@ -49,4 +51,6 @@ class Command(BaseCommand):
             raise CommandError("; ".join(exc.messages)) from exc
         except (ValueError, OSError) as exc:
             raise CommandError(str(exc).strip().splitlines()[0]) from exc
-        self.stdout.write(self.style.SUCCESS(f"Registered {model.slug} (sha256 {model.sha256[:12]}…); model card {card}"))
+        self.stdout.write(
+            self.style.SUCCESS(f"Registered {model.slug} (sha256 {model.sha256[:12]}…); model card {card}")
+        )
