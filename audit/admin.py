@@ -5,7 +5,8 @@ from .models import AuditEvent
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "actor_repr", "brand", "action", "target_type", "target_id"]
+    list_display = ["seq", "created_at", "actor_repr", "brand", "action", "target_type", "target_id"]
+    readonly_fields = ["seq", "created_at", "prev_hash", "hash"]
     list_filter = ["action", "target_type"]
     search_fields = ["actor_repr", "target_id", "action"]
     date_hierarchy = "created_at"

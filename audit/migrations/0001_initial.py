@@ -26,8 +26,14 @@ class Migration(migrations.Migration):
                 ('before', models.JSONField(blank=True, null=True)),
                 ('after', models.JSONField(blank=True, null=True)),
                 ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('brand', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='brands.brand')),
+                ('actor', models.ForeignKey(
+                    blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+',
+                    to=settings.AUTH_USER_MODEL,
+                )),
+                ('brand', models.ForeignKey(
+                    blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+',
+                    to='brands.brand',
+                )),
             ],
             options={
                 'ordering': ['-created_at', '-id'],
