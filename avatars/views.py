@@ -3,6 +3,7 @@ import base64
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -231,9 +232,9 @@ def persona_rollback_view(request, brand_slug, persona_id, version_id):
     access, persona = _persona_to_change(request, brand_slug, persona_id)
     version = persona_version_get(brand=access.brand, persona=persona, version_id=version_id)
     form = VersionPreconditionForm(request.POST)
-    expected = (
-        _expected_version(access.brand, persona, form.cleaned_data["expected_version"]) if form.is_valid() else None
-    )
+    if not form.is_valid():
+        return HttpResponseBadRequest("expected_version must be the id of a version of this persona.")
+    expected = _expected_version(access.brand, persona, form.cleaned_data["expected_version"])
     try:
         new = persona_rollback(
             actor=request.user, brand=access.brand, persona=persona, version=version, expected_version=expected

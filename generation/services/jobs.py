@@ -403,7 +403,16 @@ def _job_requeue(*, job, now):
     requeued = (
         GenerationJob.objects.unscoped()
         .filter(pk=job.pk, status=Status.RUNNING, attempts=job.attempts, lease_expires_at__lt=now)
-        .update(status=Status.QUEUED, claimed_by="", lease_expires_at=None)
+        .update(
+            status=Status.QUEUED,
+            claimed_by="",
+            lease_expires_at=None,
+            # Back in the outbox until the broker accepts the send below: if that
+            # fails, or this process dies first, the sweeper sends it again.
+            dispatched_at=None,
+            dispatch_error="",
+            next_dispatch_at=now + DISPATCH_GRACE,
+        )
     )
     if requeued:
         audit_record(
