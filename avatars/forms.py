@@ -1,16 +1,12 @@
 from django import forms
 
 from brands.models import Role
+from generation.forms import ModelChoiceField, class_field, comma_list
 from generation.models import GeneratorModel
+from generation.seeds import SEED_MAX, TRUNCATION_PSI_RANGE
 
 from .models import LibraryItem
-from .services import CANDIDATES_MAX, SEED_MAX, TRUNCATION_PSI_RANGE
-
-
-class ModelChoiceField(forms.ModelChoiceField):
-    # The licence note is shown wherever a model is chosen.
-    def label_from_instance(self, obj):
-        return obj.choice_label
+from .services import CANDIDATES_MAX
 
 
 def _truncation_field(**kwargs):
@@ -23,30 +19,6 @@ def _truncation_field(**kwargs):
     )
 
 
-def _class_choices():
-    """Each conditional model's class labels by name, grouped by model."""
-    groups = [
-        (model.name, [(index, f"{index}: {name}") for index, name in enumerate(model.class_names)])
-        for model in GeneratorModel.objects.exclude(class_names=[]).order_by("name")
-    ]
-    return [("", "none (unconditional models)"), *groups]
-
-
-def _class_field():
-    return forms.TypedChoiceField(
-        choices=_class_choices,
-        coerce=int,
-        empty_value=None,
-        required=False,
-        label="Class label",
-        help_text="Conditional models only, e.g. outfit family/gesture for the bundled model.",
-    )
-
-
-def _comma_list(text):
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
 class PersonaFromSeedForm(forms.Form):
     name = forms.CharField(max_length=120)
     handle = forms.SlugField(max_length=60, help_text="Unique within the brand, e.g. ava-lux.")
@@ -54,7 +26,7 @@ class PersonaFromSeedForm(forms.Form):
     model = ModelChoiceField(queryset=GeneratorModel.objects.all(), empty_label=None)
     seed = forms.IntegerField(min_value=0, max_value=SEED_MAX, initial=42)
     truncation_psi = _truncation_field()
-    class_index = _class_field()
+    class_index = class_field()
 
 
 class CandidateGridForm(forms.Form):
@@ -62,7 +34,7 @@ class CandidateGridForm(forms.Form):
     first_seed = forms.IntegerField(min_value=0, max_value=SEED_MAX, initial=0)
     count = forms.IntegerField(min_value=1, max_value=CANDIDATES_MAX, initial=12)
     truncation_psi = _truncation_field()
-    class_index = _class_field()
+    class_index = class_field()
 
 
 class PersonaBreedForm(forms.Form):
@@ -77,7 +49,7 @@ class PersonaBreedForm(forms.Form):
         self.fields["base"].queryset = self.fields["donor"].queryset = personas
 
     def clean_layer_groups(self):
-        return _comma_list(self.cleaned_data["layer_groups"])
+        return comma_list(self.cleaned_data["layer_groups"])
 
 
 class VersionPreconditionForm(forms.Form):
@@ -114,8 +86,10 @@ class LibraryItemForm(forms.Form):
     layer_group = forms.CharField(max_length=40, help_text="The group it changes, e.g. fine (looks) or coarse (poses).")
     seed = forms.IntegerField(min_value=0, max_value=SEED_MAX, required=False, help_text="Source: a seed …")
     truncation_psi = _truncation_field(required=False)
-    class_index = _class_field()
-    source_version = forms.ModelChoiceField(queryset=None, required=False, help_text="… or one of your persona versions …")
+    class_index = class_field()
+    source_version = forms.ModelChoiceField(
+        queryset=None, required=False, help_text="… or one of your persona versions …"
+    )
     direction = forms.ModelChoiceField(queryset=None, required=False, help_text="… or a direction, with a strength.")
     strength = forms.FloatField(required=False)
 
@@ -148,31 +122,3 @@ class LayerGroupPermissionForm(forms.Form):
 
     def clean_layer_groups(self):
         return self.cleaned_data["layer_groups"] or None
-
-
-def _seed_list(text):
-    """Comma-separated seeds: ASCII digits only (str.isdigit() alone also takes
-    "³", "①" or "٣", which int() then refuses or reads as another digit)."""
-    seeds = []
-    for item in _comma_list(text):
-        # 20 digits at most: int() refuses thousands of them with a ValueError.
-        if not (item.isascii() and item.isdigit() and len(item) <= 20) or int(item) > SEED_MAX:
-            shown = item if len(item) <= 24 else item[:20] + "…"
-            raise forms.ValidationError(f"{shown!r} is not a seed (a whole number from 0 to {SEED_MAX}).")
-        seeds.append(int(item))
-    return seeds
-
-
-class DirectionTeachForm(forms.Form):
-    model = ModelChoiceField(queryset=GeneratorModel.objects.all(), empty_label=None)
-    name = forms.SlugField(max_length=80, help_text="e.g. smiling")
-    layer_group = forms.CharField(max_length=40, help_text="The group it acts on, e.g. coarse or middle.")
-    positive_seeds = forms.CharField(help_text="Seeds whose personas show the trait, comma-separated (see the candidate grid).")
-    negative_seeds = forms.CharField(help_text="Seeds whose personas do not.")
-    class_index = _class_field()
-
-    def clean_positive_seeds(self):
-        return _seed_list(self.cleaned_data["positive_seeds"])
-
-    def clean_negative_seeds(self):
-        return _seed_list(self.cleaned_data["negative_seeds"])

@@ -20,6 +20,7 @@ from audit.services import audit_record
 from brands.models import CREATE_ROLES
 from brands.selectors import brand_role_require, layer_groups_allowed
 from generation.layer_groups import layer_groups_touched
+from generation.seeds import seed_validate, truncation_psi_validate
 from generation.services.directions import direction_usable_check
 from generation.services.jobs import JobRequest, generation_jobs_submit
 
@@ -28,8 +29,6 @@ from .latents import latent_direction_apply, latent_rows_mix, latent_to_bytes, l
 from .models import LibraryItem, Persona, PersonaVersion
 from .selectors import persona_reference_version
 
-SEED_MAX = 2**32 - 1  # NumPy's RandomState takes seeds in [0, 2**32)
-TRUNCATION_PSI_RANGE = (0.0, 1.0)
 Operation = PersonaVersion.Operation
 
 
@@ -45,19 +44,6 @@ class VersionConflict(ValidationError):
             code="version_conflict",
         )
         self.current = current
-
-
-def seed_validate(seed):
-    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= SEED_MAX:
-        raise ValidationError({"seed": f"Seed must be an integer from 0 to {SEED_MAX}, got {seed!r}."})
-
-
-def truncation_psi_validate(truncation_psi):
-    low, high = TRUNCATION_PSI_RANGE
-    if not low <= truncation_psi <= high:
-        raise ValidationError(
-            {"truncation_psi": f"Truncation psi must be within [{low}, {high}], got {truncation_psi}."}
-        )
 
 
 def persona_create_from_seed(*, actor, brand, model, seed, name, handle, truncation_psi=0.7, class_index=None, bio=""):

@@ -22,5 +22,4 @@ urlpatterns = [
         views.layer_group_permission_view,
         name="layer-group-permission-set",
     ),
-    path("brands/<slug:brand_slug>/directions/new", views.direction_teach_view, name="direction-teach"),
 ]

@@ -13,11 +13,9 @@ from brands.services import layer_group_permission_set
 from common.forms import service_errors_add
 from content.selectors import assets_for_persona
 from generation.selectors import directions_for_brand, generation_jobs_for_persona
-from generation.services.directions import direction_teach
 
 from .forms import (
     CandidateGridForm,
-    DirectionTeachForm,
     LayerGroupPermissionForm,
     LibraryApplyForm,
     LibraryItemForm,
@@ -323,22 +321,3 @@ def layer_group_permission_view(request, brand_slug):
         save=lambda data: layer_group_permission_set(actor=request.user, brand=access.brand, **data),
         page_form="permission_form",
     )  # fmt: skip
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def direction_teach_view(request, brand_slug):
-    """Teach a direction from labelled examples; it joins the brand's edit and pose choices."""
-    access = _creator_access(request, brand_slug)
-    form = DirectionTeachForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            direction = direction_teach(actor=request.user, brand=access.brand, **form.cleaned_data)
-        except ValidationError as exc:
-            service_errors_add(form, exc)
-        else:
-            messages.success(
-                request, f"Taught {direction.name} ({direction.strength_min:.2f} to {direction.strength_max:.2f})."
-            )
-            return redirect("brand-dashboard", brand_slug=access.brand.slug)
-    return render(request, "avatars/direction_teach.html", {"brand": access.brand, "form": form})

@@ -8,6 +8,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("dashboard.urls")),
     path("", include("avatars.urls")),
+    path("", include("generation.urls")),
     path("", include("content.urls")),
 ]
 

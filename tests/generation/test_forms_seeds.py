@@ -5,8 +5,8 @@ reads as 3."""
 import pytest
 from django.urls import reverse
 
-from avatars.forms import DirectionTeachForm
-from avatars.services import SEED_MAX
+from generation.forms import DirectionTeachForm
+from generation.seeds import SEED_MAX
 
 
 def seed_errors(positive):
@@ -28,7 +28,7 @@ def seed_errors(positive):
         ("1 2", "'1 2'"),
         ("3-7", "'3-7'"),
         (str(SEED_MAX + 1), repr(str(SEED_MAX + 1))),
-        ("9" * 5000, "'99999999999999999999…'"),  # int() itself refuses more than 4300 digits
+        ("9" * 900, "'99999999999999999999…'"),  # far longer than any seed
     ],
     ids=["superscript", "circled", "arabic-indic", "arabic-indic-inside", "negative", "plus", "decimal", "space",
          "range", "too-big", "thousands-of-digits"],
@@ -54,3 +54,8 @@ def test_it_answers_a_form_error_not_a_server_error_for_a_superscript_seed(clien
     assert response.status_code == 200
     assert "&#x27;³&#x27; is not a seed" in response.content.decode()
     assert "&#x27;①&#x27; is not a seed" in response.content.decode()
+
+
+def test_it_refuses_an_oversized_seed_list_before_reading_it(db):
+    errors, seeds = seed_errors("9" * 5000)
+    assert errors == ["Ensure this value has at most 1000 characters (it has 5000)."] and seeds is None
