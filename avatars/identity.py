@@ -1,12 +1,46 @@
-"""The identity guard: no two brands own the same face.
+"""The identity guard: no two brands own the same face, and nobody owns the average face.
 
-Rule: on one generator model, the identity of a persona of brand A must be at
-least `model.identity_min_distance` away from the identity of every persona of
-every other brand. A persona's identity is the mean of its W+ rows in the
-model's identity group, and the distance is Euclidean. (In this product those
-rows always move together: seeds broadcast one w over all rows, edits add one
-vector to a whole group, mixes copy whole groups, so the mean is the rows'
-common value.) Personas of the same brand may be as alike as the brand wants.
+A persona's identity is the mean of its W+ rows in the model's identity group
+(in this product those rows always move together: seeds broadcast one w over
+all rows, edits add one vector to a whole group, mixes copy whole groups, so
+the mean is the rows' common value); distances are Euclidean. Personas of the
+same brand may be as alike as the brand wants. With the guard on
+(`model.identity_min_distance` m > 0), on one generator model:
+
+1. The average face is nobody's. Truncation pulls every seed towards a centre
+   (w_avg, or for class-centre truncation the class's centre; both kinds are
+   stored, `model.identity_centres`), and ψ 0 is the centre itself, whatever the
+   seed. A face whose identity is within `IDENTITY_CENTRE_FRACTION` (0.25) of
+   D of the nearest centre, D being the median distance of random personas
+   (seeds at ψ 0.7) from theirs (`model.identity_centre_distance`), is refused
+   for every brand: "too close to the average face to be owned". Truncation
+   moves a seed to ψ/0.7 of its ψ 0.7 distance, so this refuses ψ 0.1 and
+   below always and ψ 0.2 for about one seed in eight, and lets every seed at
+   ψ 0.3, 0.5 and 0.7 through (3 000 seeds each, on the tests' model and on
+   the bundled one).
+2. Two brands' faces must be apart by m, scaled down near the centre: a
+   persona of brand A at distance r_A from its centre and one of brand B at r_B
+   must be at least m·min(1, min(r_A, r_B)/D) apart. Truncation is a uniform
+   contraction about the centre: at ψ every distance between two seeds is
+   ψ/0.7 of what it is at ψ 0.7, where m was calibrated. With a fixed m,
+   low-ψ faces crowd into each other's guard distance: on the bundled model,
+   200 personas of one class at ψ 0.3 blocked every seed of that class at
+   ψ 0.2 and 0.3 and a third at ψ 0.5 for every other brand. Scaled, two seeds
+   at one ψ clash about as often as they would at ψ 0.7 (exactly so when both
+   lie within D of the centre), and those 200 block none, so nobody can claim
+   the middle of the space; a persona still blocks its own face and near-copies
+   (farther than D from the centre the distance stays m; on the bundled model
+   another brand's copy of a ψ 0.7 persona's seed is refused from ψ 0.45 up).
+   Rule 1 is what stops the scaled distance vanishing at the centre itself.
+
+Models registered before migration 0009 have no centres yet (empty, D 0.0):
+the guard calibrates such a model on its first identity change and writes the
+result to its row. That loads the engine (PyTorch) once in that process, even
+in a web process, which otherwise never needs it; a model whose checkpoint
+cannot load refuses identity changes until it can.
+
+A refusal says which rule and never how close the face came, nor whose it is:
+a distance would let a brand probe other brands' identities.
 
 Fast at scale without an ANN library:
 - each identity is also kept as a compact embedding: its projection on k
@@ -17,14 +51,16 @@ Fast at scale without an ANN library:
 - each process keeps, per model, a matrix of every persona's compact embedding
   (IdentityFingerprint rows, read incrementally by id) and compares against all
   of them by brute force in NumPy;
-- the few personas closer than the minimum in compact space are re-checked
-  exactly with their full embeddings from the database.
+- the few personas closer than the query's (scaled) minimum in compact space
+  are re-checked exactly with their full embeddings from the database (the
+  pair's minimum is at most the query's, so none is missed).
 
 Identity changes of one model are serialised by locking the model's row, so a
 check and the fingerprint written after it cannot interleave with another
 brand's (on PostgreSQL; SQLite serialises writers anyway).
 """
 
+import logging
 import threading
 from dataclasses import dataclass, field
 
@@ -36,6 +72,12 @@ from generation.models import GeneratorModel
 from .models import IdentityFingerprint
 
 F4 = np.dtype("<f4")
+
+# Faces closer to a centre than this fraction of the median distance of random
+# personas (seeds at ψ 0.7) from theirs are the average face: nobody may own them.
+IDENTITY_CENTRE_FRACTION = 0.25
+
+logger = logging.getLogger(__name__)
 
 
 def identity_embedding(latent, model):
@@ -79,7 +121,8 @@ class _ModelIndex:
                 self._grow(slot + 1)
                 self.slot_of[persona_id] = slot
                 self.size += 1
-            self.persona_ids[slot], self.brand_ids[slot], self.fingerprint_ids[slot] = persona_id, brand_id, fingerprint_id
+            self.persona_ids[slot], self.brand_ids[slot] = persona_id, brand_id
+            self.fingerprint_ids[slot] = fingerprint_id
             self.matrix[slot] = np.frombuffer(bytes(projected), dtype=F4)
             self.squared_norms[slot] = float(self.matrix[slot] @ self.matrix[slot])
             if fingerprint_id > self.last_id:
@@ -141,27 +184,74 @@ def _index_for(model):
         return index
 
 
+def identity_centres(model):
+    """`model`'s centres [n, w_dim] float32 and the median distance D of random
+    personas from theirs.
+
+    A model registered before they were stored is calibrated here (the engine,
+    imported lazily, loads it once per process; the result is cached) and its
+    row updated in the caller's transaction. `model` itself is left as read, so
+    if that transaction rolls back (a refusal) the next check updates the row
+    again instead of trusting values that were never stored."""
+    if model.identity_centre_distance > 0 and model.identity_centres:
+        centres, distance = bytes(model.identity_centres), model.identity_centre_distance
+    else:
+        from generation.rendering import ModelUnavailable, identity_calibrate
+
+        try:
+            calibration = identity_calibrate(model=model)
+        except ModelUnavailable:
+            logger.exception("identity guard: cannot calibrate the centres of model %s", model.slug)
+            raise ValidationError(
+                f"Identity guard: model {model.slug} cannot be checked until its checkpoint loads; ask an operator.",
+                code="identity_guard_unavailable",
+            ) from None
+        centres, distance = calibration.centres.astype(F4).tobytes(), calibration.centre_distance
+        GeneratorModel.objects.filter(pk=model.pk).update(identity_centres=centres, identity_centre_distance=distance)
+    return np.frombuffer(centres, dtype=F4).reshape(-1, model.w_dim), distance
+
+
+def identity_centre_distances(embeddings, centres):
+    """Distance [n] of each identity in `embeddings` [n, w_dim] from the nearest of `centres`."""
+    e, c = np.atleast_2d(embeddings).astype(np.float64), centres.astype(np.float64)
+    squared = (e * e).sum(axis=1)[:, None] - 2 * (e @ c.T) + (c * c).sum(axis=1)[None]
+    return np.sqrt(np.maximum(squared.min(axis=1), 0))
+
+
 def identity_guard_check(*, brand, model, latent):
-    """ValidationError if `latent`'s identity is closer than the model's minimum
-    to any other brand's persona on `model`. Call with the model row locked
-    (identity_lock) in the transaction that then records the fingerprint."""
+    """ValidationError if `latent`'s identity is the average face, or closer than
+    the (scaled) minimum to any other brand's persona on `model` (see the module
+    docstring). Call with the model row locked (identity_lock) in the
+    transaction that then records the fingerprint."""
     minimum = model.identity_min_distance
     if minimum <= 0:
         return
+    centres, typical = identity_centres(model)
     embedding = identity_embedding(latent, model)
+    from_centre = float(identity_centre_distances(embedding, centres)[0])
+    if from_centre < IDENTITY_CENTRE_FRACTION * typical:
+        raise ValidationError(
+            f"Identity guard: on model {model.slug}, nobody may own the average face. This face is too close to "
+            "the average face to be owned; raise ψ (truncation) or pick another seed.",
+            code="identity_guard_centre",
+        )
     query = model.identity_basis_array() @ embedding
-    candidates = _index_for(model).near(query, minimum, exclude_brand_id=brand.pk)
+    radius = minimum * min(1.0, from_centre / typical)
+    candidates = _index_for(model).near(query, radius, exclude_brand_id=brand.pk)
     if not candidates:
         return
     # The guard compares across brands on purpose; it reveals only that some
-    # other brand's persona is too close, never which.
+    # other brand's persona is too close: never which, nor how close.
     stored = IdentityFingerprint.objects.unscoped().filter(pk__in=candidates).values_list("embedding", flat=True)
-    closest = min(float(np.linalg.norm(np.frombuffer(bytes(e), dtype=F4) - embedding)) for e in stored)
-    if closest < minimum:
+    others = np.stack([np.frombuffer(bytes(e), dtype=F4) for e in stored]).astype(np.float64)
+    distances = np.linalg.norm(others - embedding, axis=1)
+    nearer = np.minimum(from_centre, identity_centre_distances(others, centres))
+    pair_minimum = minimum * np.minimum(1.0, nearer / typical)
+    if (distances < pair_minimum).any():
         raise ValidationError(
             f"Identity guard: on model {model.slug}, a persona's identity layers ({model.identity_group}) must be at "
-            f"least {minimum:.3g} from every other brand's personas; this one is {closest:.3g} from another brand's "
-            "persona. Choose another seed, or change the identity layers more.",
+            "least the model's minimum distance from every other brand's personas. This face is too close to a "
+            "persona another brand already owns on this model; choose another seed or edit the identity further.",
             code="identity_guard",
         )
 

@@ -42,6 +42,14 @@ class GeneratorModel(models.Model):
     # Orthonormal rows [k, w_dim] float32 (top principal components of sampled w):
     # the guard's compact embedding is the projection of the identity mean on them.
     identity_basis = models.BinaryField(editable=False, default=b"")
+    # The average faces nobody may own: float32 rows [n, w_dim], where truncation at
+    # ψ 0 lands whichever way the model truncates (w_avg, then each class's centre
+    # for a conditional model); and the median distance of random personas (seeds at
+    # ψ 0.7) from the nearest of them, which scales the guard near the centre.
+    # 0: not yet calibrated (models registered before 0009); the guard calibrates
+    # such a model on its first identity change (avatars.identity.identity_centres).
+    identity_centres = models.BinaryField(editable=False, default=b"")
+    identity_centre_distance = models.FloatField(editable=False, default=0.0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

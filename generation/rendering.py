@@ -59,6 +59,8 @@ class CheckpointInfo:
 class IdentityCalibration:
     basis: np.ndarray  # [k, w_dim] orthonormal
     typical_distance: float
+    centres: np.ndarray  # [n, w_dim]: w_avg, then each class's centre (conditional models)
+    centre_distance: float  # median distance of a ψ 0.7 persona from the nearest centre
 
 
 @dataclass(frozen=True)
@@ -284,8 +286,11 @@ IDENTITY_CALIBRATION_SAMPLES = 1000
 def identity_calibrate(*, model):
     """What the identity guard needs to know about `model`: the top principal
     components of w at ψ 0.7 (the guard's projection basis; keeping ~90 % of
-    distances on the models tried) and the median distance between two such w,
-    i.e. between the identities of two random personas."""
+    distances on the models tried), the median distance between two such w,
+    i.e. between the identities of two random personas, and the model's centres
+    (where truncation at ψ 0 lands: w_avg and, for a conditional model, each
+    class's centre, so either truncation centre is covered) with the median
+    distance of such a w from the nearest of them."""
     return _identity_calibrate(str(model.path), model.sha256, model.c_dim)
 
 
@@ -300,11 +305,25 @@ def _identity_calibrate(path, sha256, c_dim):
     n = IDENTITY_CALIBRATION_SAMPLES
     if c_dim:
         per_class = max(n // c_dim, 1)
-        w = np.concatenate([sample_w(G, per_class, seed=i * per_class, class_index=i, truncation_psi=0.7) for i in range(c_dim)])
+        w = np.concatenate(
+            [sample_w(G, per_class, seed=i * per_class, class_index=i, truncation_psi=0.7) for i in range(c_dim)]
+        )
     else:
         w = sample_w(G, n, seed=0, truncation_psi=0.7)
     basis = ganspace_directions(w, min(IDENTITY_BASIS_DIM, G.config.w_dim))
     pairs = np.random.RandomState(0).randint(0, len(w), size=(2000, 2))
     pairs = pairs[pairs[:, 0] != pairs[:, 1]]
     typical = float(np.median(np.linalg.norm(w[pairs[:, 0]] - w[pairs[:, 1]], axis=1)))
-    return IdentityCalibration(basis=basis, typical_distance=typical)
+    centres = [G.mapping.w_avg.detach().cpu().numpy()[None]]
+    if c_dim:
+        # The engine's own class centres, so a persona at ψ 0 lies on one.
+        labels = torch.stack([class_label(G.config, i) for i in range(c_dim)])
+        with torch.no_grad():
+            centres.append(G.mapping.class_centres(labels).cpu().numpy())
+    centres = np.concatenate(centres).astype(np.float32)
+    w64, c64 = w.astype(np.float64), centres.astype(np.float64)
+    squared = (w64 * w64).sum(axis=1)[:, None] - 2 * (w64 @ c64.T) + (c64 * c64).sum(axis=1)[None]
+    centre_distance = float(np.median(np.sqrt(np.maximum(squared.min(axis=1), 0))))
+    return IdentityCalibration(
+        basis=basis, typical_distance=typical, centres=centres, centre_distance=centre_distance
+    )

@@ -59,6 +59,8 @@ def generator_model_register(
     calibration = identity_calibrate(model=model)
     model.identity_basis = calibration.basis.astype("<f4").tobytes()
     model.identity_min_distance = IDENTITY_MIN_DISTANCE_FRACTION * calibration.typical_distance
+    model.identity_centres = calibration.centres.astype("<f4").tobytes()
+    model.identity_centre_distance = calibration.centre_distance
     model.full_clean()
     with transaction.atomic():
         model.save()
