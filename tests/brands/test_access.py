@@ -3,9 +3,15 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 
 from audit.models import AuditEvent
-from brands.models import Role
+from brands.models import LayerGroupPermission, Role
 from brands.selectors import brand_access_get, brand_for_member, brand_role, brands_for_user
-from brands.services import agency_access_grant, agency_create, brand_create, membership_add
+from brands.services import (
+    agency_access_grant,
+    agency_create,
+    brand_create,
+    layer_group_permission_set,
+    membership_add,
+)
 from tests.conftest import user_make
 
 
@@ -68,3 +74,21 @@ def test_it_refuses_unknown_roles(owner, brand, outsider):
 def test_it_refuses_a_taken_brand_slug(owner, brand):
     with pytest.raises(ValidationError, match="already exists"):
         brand_create(actor=owner, name="Acme 2", slug="acme")
+
+
+def test_only_operators_create_agencies(owner):
+    with pytest.raises(PermissionDenied):
+        agency_create(actor=owner, name="Rogue", slug="rogue")
+    operator = user_make("operator")
+    operator.is_staff = True
+    operator.save()
+    assert agency_create(actor=operator, name="Agency", slug="agency").slug == "agency"
+    assert AuditEvent.objects.filter(action="agency.created", actor=operator).count() == 1
+
+
+@pytest.mark.parametrize("names", [["x" * 1_000_000], ["fine", "../etc"], [f"g{i}" for i in range(33)]])
+def test_it_refuses_layer_group_names_that_are_not_short_names(owner, brand, names):
+    with pytest.raises(ValidationError) as error:
+        layer_group_permission_set(actor=owner, brand=brand, role=Role.CREATOR, layer_groups=names)
+    assert "layer_groups" in error.value.message_dict
+    assert not LayerGroupPermission.objects.filter(brand=brand).exists()

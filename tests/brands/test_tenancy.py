@@ -4,7 +4,7 @@ from django.db.models import Count
 from avatars.models import Persona
 from brands.tenancy import TenantScopeError
 from content.models import Asset
-from generation.models import GenerationJob
+from generation.models import Direction, GenerationJob
 
 UNSCOPED_READS = {
     "list": lambda qs: list(qs),
@@ -29,7 +29,7 @@ def test_it_refuses_every_query_without_a_brand_scope(persona, read):
         read(Persona.objects.all())
 
 
-@pytest.mark.parametrize("model", [Persona, GenerationJob, Asset])
+@pytest.mark.parametrize("model", [Persona, GenerationJob, Asset, Direction])
 def test_it_guards_every_brand_owned_table(db, model):
     with pytest.raises(TenantScopeError):
         list(model.objects.all())
@@ -59,3 +59,20 @@ def test_it_opens_unscoped_reads_only_when_asked(persona, other_persona):
 def test_it_leaves_foreign_key_access_to_django(persona):
     assert Persona.objects.for_brand(persona.brand).get().model == persona.model
     persona.refresh_from_db()
+
+
+def test_it_shows_a_brand_the_model_wide_directions_and_its_own_only(generator_model, brand, other_brand):
+    def direction(name, owner):
+        return Direction.objects.create(
+            model=generator_model, brand=owner, name=name, kind="sefa", layer_group="fine",
+            vector=b"\0" * 4 * 512, strength_min=-1, strength_max=1,
+        )  # fmt: skip
+
+    shared, ours, theirs = direction("shared", None), direction("ours", brand), direction("theirs", other_brand)
+    assert set(Direction.objects.for_brand(brand)) == {shared, ours}
+    assert set(Direction.objects.for_brand(other_brand)) == {shared, theirs}
+    assert list(Direction.objects.model_wide()) == [shared]
+    with pytest.raises(TenantScopeError):
+        Direction.objects.filter(name="theirs").exists()
+    with pytest.raises(TenantScopeError):
+        list(generator_model.directions.all())

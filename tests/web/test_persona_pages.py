@@ -96,3 +96,13 @@ def test_it_manages_the_library_and_permissions(client, owner, member, viewer, b
     login(client, viewer)
     assert client.get(url).status_code == 200 and client.post(create_url, {**data, "name": "X"}).status_code == 403
     assert LibraryItem.objects.for_brand(brand).count() == 1
+
+
+def test_it_offers_only_the_models_layer_groups_for_permissions(client, owner, brand, generator_model):
+    login(client, owner)
+    url = reverse("layer-group-permission-set", args=[brand.slug])
+    response = client.post(url, {"role": "creator", "layer_groups": ["fine", "x" * 100_000]})
+    assert response.status_code == 400 and b"is not one of the available choices" in response.content
+    assert not LayerGroupPermission.objects.filter(brand=brand).exists()
+    page = client.get(reverse("library", args=[brand.slug])).content.decode()
+    assert all(f'value="{name}"' in page for name in ("coarse", "middle", "fine"))
