@@ -58,7 +58,7 @@ def main() -> None:
     print(f"{args.generator}: {args.pairs} seed pairs, class {args.class_index}, ψ {args.psi}")
     for name, rows in [*groups, ("whole W+", range(config.num_ws))]:
         mixed = render(style_mix(ws, others, rows))
-        scores = [identity_consistency(a, b) for a, b in zip(mixed, originals)]
+        scores = [identity_consistency(a, b) for a, b in zip(mixed, originals, strict=True)]
         print(f"  {name:>9} (rows {rows.start}-{rows.stop - 1}) from another seed: "
               f"consistency {statistics.mean(scores):.3f} (min {min(scores):.3f})")  # fmt: skip
     if args.data:

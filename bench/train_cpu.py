@@ -87,10 +87,12 @@ def main() -> None:
             if preload:
                 env["LD_PRELOAD"] = (preload + " " + env.get("LD_PRELOAD", "")).strip()
             command = [sys.executable, __file__, "--child", "--data", data, "--threads", str(args.threads),
-                       "--steps", str(args.steps), "--preset", args.preset, "--batch", str(args.batch), "--precision", args.precision]  # fmt: skip
+                       "--steps", str(args.steps), "--preset", args.preset, "--batch", str(args.batch),
+                       "--precision", args.precision]  # fmt: skip
             out = subprocess.run(command, env=env, capture_output=True, text=True)
             if out.returncode != 0:
-                print(f"{name}: failed: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode}")
+                reason = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode
+                print(f"{name}: failed: {reason}")
                 continue
             rate = json.loads(out.stdout.strip().splitlines()[-1])["images_per_second"]
             print(f"{name:9s} {rate:7.1f} images/s  ({rate * 3600 / 1000:.0f} kimg/hour)")

@@ -36,7 +36,9 @@ class ModelCache:
             return (str(weights), None, None, str(device))
         return (str(weights), stat.st_size, stat.st_mtime_ns, str(device))
 
-    def get(self, directory: str | Path, device: str | torch.device = "cpu", expected_sha256: str | None = None) -> Generator:
+    def get(
+        self, directory: str | Path, device: str | torch.device = "cpu", expected_sha256: str | None = None
+    ) -> Generator:
         """The generator saved in ``directory`` on ``device``, loaded at most once."""
         device = torch.device(device)
         key = self._key(directory, device)

@@ -49,7 +49,8 @@ def test_it_renders_style_mixes_and_no_noise(imported_model, reference_arrays, t
         "render", imported_model, "--seeds", "1", "--mix-seed", "2", "--mix-layers", "0-3", "--out", tmp_path / "m.npz"
     )
     assert result.returncode == 0, result.stderr
-    assert np.abs(np.load(tmp_path / "m.npz")["img"] - reference_arrays("stylemix_row1_col2_styles0-3_psi1.0_img").numpy()).max() <= 1e-4
+    expected = reference_arrays("stylemix_row1_col2_styles0-3_psi1.0_img").numpy()
+    assert np.abs(np.load(tmp_path / "m.npz")["img"] - expected).max() <= 1e-4
     result = engine("render", imported_model, "--seeds", "0-7", "--noise-mode", "none", "--out", tmp_path / "n.npz")
     assert result.returncode == 0, result.stderr
     assert np.abs(np.load(tmp_path / "n.npz")["img"] - reference_arrays("img_psi1.0_noise_none").numpy()).max() <= 1e-4
@@ -61,7 +62,10 @@ def test_it_renders_style_mixes_and_no_noise(imported_model, reference_arrays, t
         (["render", "{model}", "--seeds", "x", "--out", "o.npz"], "not a range of whole numbers"),
         (["render", "{model}", "--seeds", "1", "--out", "o.npz", "--class", "3"], "unconditional"),
         (["render", "{model}", "--seeds", "1", "--mix-seed", "2", "--out", "o.npz"], "go together"),
-        (["render", "{model}", "--seeds", "1", "--mix-seed", "2", "--mix-layers", "9", "--out", "o.npz"], "outside 0..7"),
+        (
+            ["render", "{model}", "--seeds", "1", "--mix-seed", "2", "--mix-layers", "9", "--out", "o.npz"],
+            "outside 0..7",
+        ),
         (["render", "/nonexistent", "--seeds", "1", "--out", "o.npz"], "config not found"),
         (["render", "{model}", "--seeds", "1", "--noise-mode", "loud", "--out", "o.npz"], "invalid choice"),
         (["import", "/nonexistent.pkl", "out"], "checkpoint not found"),

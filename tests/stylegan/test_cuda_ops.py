@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import itertools
 import warnings
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 import torch
 
 from generation.stylegan.ops.bias_act import bias_act_reference
 from generation.stylegan.ops.cuda.functions import bias_act_cuda, upfirdn2d_cuda, upfirdn2d_grad_padding
-from generation.stylegan.ops.upfirdn2d import as_pair, as_padding, upfirdn2d_reference
+from generation.stylegan.ops.upfirdn2d import as_padding, as_pair, upfirdn2d_reference
 
 CUDA = torch.cuda.is_available()
 requires_cuda = pytest.mark.skipif(
@@ -205,7 +205,9 @@ def check_bias_grad(db, db_ref, dx, dim, dtype, what) -> None:
         assert_close(db, db_ref, TOLERANCE[dtype], what)
         return
     dims = [d for d in range(dx.ndim) if d != dim]
-    total, magnitude = (dx.double().sum(dims), dx.double().abs().sum(dims)) if dims else (dx.double(), dx.double().abs())
+    total, magnitude = (
+        (dx.double().sum(dims), dx.double().abs().sum(dims)) if dims else (dx.double(), dx.double().abs())
+    )
     assert_close(db, total, TOLERANCE[dtype], what + " (vs the sum of dx)")
     scale = float(magnitude.max()) + 1.0
     assert_close(db, db_ref, TOLERANCE[dtype] * scale, what + " (vs the reference)")
@@ -396,5 +398,7 @@ def test_wrappers_use_the_reference_for_cpu_tensors_without_warning():
     f = FILTERS["binomial"]()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert torch.equal(bias_act_cuda(x, b, act="lrelu", clamp=0.5), bias_act_reference(x, b, act="lrelu", clamp=0.5))
+        assert torch.equal(
+            bias_act_cuda(x, b, act="lrelu", clamp=0.5), bias_act_reference(x, b, act="lrelu", clamp=0.5)
+        )
         assert torch.equal(upfirdn2d_cuda(x, f, up=2, padding=1), upfirdn2d_reference(x, f, up=2, padding=1))

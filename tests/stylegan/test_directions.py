@@ -47,7 +47,10 @@ def test_it_finds_the_principal_components_of_sampled_w(small_generator):
 
 
 def test_it_fits_a_boundary_between_the_classes_of_a_conditional_model():
-    G = random_generator(GeneratorConfig(z_dim=32, w_dim=32, c_dim=3, img_resolution=8, channel_base=64, channel_max=16, mapping_layers=2), seed=0)
+    config = GeneratorConfig(
+        z_dim=32, w_dim=32, c_dim=3, img_resolution=8, channel_base=64, channel_max=16, mapping_layers=2
+    )
+    G = random_generator(config, seed=0)
     w0, w1 = sample_w(G, 200, seed=0, class_index=0), sample_w(G, 200, seed=1000, class_index=1)
     direction = interfacegan_direction(np.concatenate([w0, w1]), np.r_[np.zeros(200), np.ones(200)])
     assert abs(np.linalg.norm(direction) - 1) < 1e-6

@@ -8,8 +8,8 @@ as the StyleGAN2 paper's equalized learning rate assumes.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -34,7 +34,11 @@ def resolve_activation(act: str, alpha: float | None, gain: float | None) -> tup
     if act not in ACTIVATIONS:
         raise ValueError(f"unknown activation {act!r}; expected one of {sorted(ACTIVATIONS)}")
     spec = ACTIVATIONS[act]
-    return spec, spec.default_alpha if alpha is None else float(alpha), spec.default_gain if gain is None else float(gain)
+    return (
+        spec,
+        spec.default_alpha if alpha is None else float(alpha),
+        spec.default_gain if gain is None else float(gain),
+    )
 
 
 def bias_act_reference(

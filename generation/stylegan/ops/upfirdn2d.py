@@ -15,7 +15,7 @@ Output height: (H * up_y + py0 + py1 - fh) // down_y + 1, likewise for the width
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F

@@ -89,9 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--log-seconds", type=_positive_float, default=10.0)
     tr.add_argument("--threads", type=_positive_int)
     tr.add_argument("--export", dest="export_dir")
-    tr.add_argument("--init-from", help="fine-tune this generator directory (its architecture and weights) with a new discriminator")
+    tr.add_argument(
+        "--init-from", help="fine-tune this generator directory (its architecture and weights) with a new discriminator"
+    )
     tr.add_argument("--d-warmup-kimg", type=float,
-                    help="hold the generator still while the new discriminator learns (default 5 with --init-from, else 0)")
+                    help="hold the generator still while the new discriminator learns "
+                    "(default 5 with --init-from, else 0)")
 
     me = sub.add_parser("metrics", help="measure a trained generator")
     me.add_argument("generator", help="a generator directory (config.json + weights.safetensors)")
@@ -188,7 +191,9 @@ def run_metrics(args: argparse.Namespace) -> None:
         classifier, _ = load_classifier(classifier_dir, channels=G.config.img_channels)
     else:
         data = load_dataset(args.data, resolution=resolution)
-        classifier = train_classifier(data, epochs=args.epochs, log=lambda line: print(line, file=sys.stderr, flush=True))
+        classifier = train_classifier(
+            data, epochs=args.epochs, log=lambda line: print(line, file=sys.stderr, flush=True)
+        )
         if classifier_dir is not None:
             save_classifier(classifier, classifier_dir, {"data": str(Path(args.data).resolve()), "epochs": args.epochs})
     heldout = load_dataset(args.heldout, resolution=resolution)

@@ -113,7 +113,9 @@ class ImageDataset:
             return None
         return torch.nn.functional.one_hot(labels, self.c_dim).to(torch.float32)
 
-    def batch(self, indices: torch.Tensor, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor | None]:
+    def batch(
+        self, indices: torch.Tensor, device: torch.device | str = "cpu"
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(images float32 in [-1, 1] [B, C, R, R], one-hot labels [B, c_dim] or None)."""
         img = self.images[indices].to(device, non_blocking=True).to(torch.float32) / 127.5 - 1
         c = None if self.labels is None else self.one_hot(self.labels[indices]).to(device)
@@ -154,7 +156,11 @@ def _load_image(path: Path, resolution: int | None, channels: int) -> np.ndarray
 
 
 def load_dataset(
-    path: str | Path, resolution: int | None = None, channels: int = 3, max_images: int | None = None, labelled: bool = True
+    path: str | Path,
+    resolution: int | None = None,
+    channels: int = 3,
+    max_images: int | None = None,
+    labelled: bool = True,
 ) -> ImageDataset:
     """Load an image folder (labelled when it holds dataset.json/labels.json and ``labelled``)."""
     root = Path(path)
@@ -252,11 +258,16 @@ class NotionistsRenderer:
         avatar = self._avatar(self.style, options)
         resolved = avatar.to_json()["options"]
         if resolved.get("clothesVariant") != clothes or resolved.get("gestureVariant", NO_GESTURE) != gesture:
-            raise RuntimeError(f"DiceBear resolved {resolved.get('clothesVariant')}/{resolved.get('gestureVariant')}, asked {clothes}/{gesture}")
+            raise RuntimeError(
+                f"DiceBear resolved {resolved.get('clothesVariant')}/{resolved.get('gestureVariant')}, "
+                f"asked {clothes}/{gesture}"
+            )
         return avatar.to_string()
 
     def render(self, seed: str, clothes: str, gesture: str, size: int) -> Image.Image:
-        png = self._resvg.svg_to_bytes(svg_string=self.svg(seed, clothes, gesture), width=size, height=size, background="white")
+        png = self._resvg.svg_to_bytes(
+            svg_string=self.svg(seed, clothes, gesture), width=size, height=size, background="white"
+        )
         with Image.open(io.BytesIO(bytes(png))) as image:
             return image.convert("RGB")
 

@@ -17,12 +17,12 @@ Gradients:
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
 from ..bias_act import bias_act_reference, resolve_activation
-from ..upfirdn2d import IntPair, as_pair, as_padding, upfirdn2d_reference
+from ..upfirdn2d import IntPair, as_padding, as_pair, upfirdn2d_reference
 from .build import _warn_fallback, fallback_reason, get_extension
 
 ACTIVATION_CODES = {"linear": 0, "relu": 1, "lrelu": 2}  # as in kernel_math.cuh
