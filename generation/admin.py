@@ -46,9 +46,9 @@ class GeneratorModelForm(forms.ModelForm):
 @admin.register(GeneratorModel)
 class GeneratorModelAdmin(admin.ModelAdmin):
     form = GeneratorModelForm
-    list_display = ["name", "slug", "num_ws", "w_dim", "identity_group", "sha256", "created_at"]
+    list_display = ["name", "slug", "num_ws", "w_dim", "identity_group", "truncation_centre", "sha256", "created_at"]
     search_fields = ["name", "slug", "sha256"]
-    readonly_fields = ["slug", "directory", "sha256", "config", "num_ws", "w_dim"]
+    readonly_fields = ["slug", "directory", "sha256", "truncation_centre", "config", "num_ws", "w_dim"]
     change_list_template = "admin/generation/generatormodel/change_list.html"
 
     # Registering reads and verifies the checkpoint, so models arrive through

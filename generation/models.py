@@ -1,7 +1,6 @@
 from pathlib import Path
 
 import numpy as np
-
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -10,6 +9,11 @@ from django.utils import timezone
 from brands.tenancy import BrandScopedManager, BrandScopedQuerySet
 
 from .layer_groups import layer_group_rows
+
+
+class TruncationCentre(models.TextChoices):
+    GLOBAL = "global", "Global average w (NVIDIA's truncation)"
+    CLASS = "class", "The class's centre (models trained here)"
 
 
 class GeneratorModel(models.Model):
@@ -35,6 +39,10 @@ class GeneratorModel(models.Model):
     # [{"name", "start", "end"}]: see generation.layer_groups.
     layer_groups = models.JSONField(default=list)
     identity_group = models.CharField(max_length=40)
+    # Where truncation pulls w: the global w_avg (NVIDIA's behaviour, every
+    # imported checkpoint) or the class's centre (models trained here). A
+    # property of the checkpoint, read from its config on registration.
+    truncation_centre = models.CharField(max_length=8, choices=TruncationCentre.choices, default="global")
     # The identity guard (avatars.identity): personas of different brands must be
     # at least this far apart in identity (Euclidean distance of the means of
     # their identity rows). Calibrated on registration; operators may change it.
@@ -120,9 +128,7 @@ class GenerationJob(models.Model):
     # The exact latent rendered: later versions of the persona do not change this job.
     version = models.ForeignKey("avatars.PersonaVersion", on_delete=models.CASCADE, related_name="generation_jobs")
     # The version whose render the image's identity consistency is scored against.
-    reference_version = models.ForeignKey(
-        "avatars.PersonaVersion", on_delete=models.CASCADE, related_name="+"
-    )
+    reference_version = models.ForeignKey("avatars.PersonaVersion", on_delete=models.CASCADE, related_name="+")
     # What the asset's provenance says of the persona (handle, version, seed, ...).
     provenance = models.JSONField(default=dict, blank=True)
     model = models.ForeignKey(GeneratorModel, on_delete=models.PROTECT, related_name="jobs")
@@ -207,7 +213,9 @@ class Direction(models.Model):
     model = models.ForeignKey(GeneratorModel, on_delete=models.CASCADE, related_name="directions")
     # None: computed for the model, offered to every brand; set: taught by that brand
     # from examples it labelled, offered to it alone.
-    brand = models.ForeignKey("brands.Brand", null=True, blank=True, on_delete=models.CASCADE, related_name="directions")
+    brand = models.ForeignKey(
+        "brands.Brand", null=True, blank=True, on_delete=models.CASCADE, related_name="directions"
+    )
     name = models.CharField(max_length=80)
     kind = models.CharField(max_length=16, choices=Kind.choices)
     layer_group = models.CharField(max_length=40)
@@ -225,7 +233,9 @@ class Direction(models.Model):
                 fields=["model", "name"], condition=models.Q(brand=None), name="direction_unique_model_name"
             ),
             models.UniqueConstraint(fields=["model", "brand", "name"], name="direction_unique_brand_name"),
-            models.CheckConstraint(condition=models.Q(strength_min__lt=models.F("strength_max")), name="direction_range"),
+            models.CheckConstraint(
+                condition=models.Q(strength_min__lt=models.F("strength_max")), name="direction_range"
+            ),
         ]
 
     def __str__(self):
@@ -237,6 +247,8 @@ class Direction(models.Model):
     def strength_validate(self, strength):
         if not self.strength_min <= strength <= self.strength_max:
             raise ValidationError(
-                {"strength": f"Strength for {self.name} must be within [{self.strength_min:.3g}, "
-                 f"{self.strength_max:.3g}], got {strength}."}
+                {
+                    "strength": f"Strength for {self.name} must be within [{self.strength_min:.3g}, "
+                    f"{self.strength_max:.3g}], got {strength}."
+                }
             )

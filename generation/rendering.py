@@ -94,7 +94,7 @@ def latents_from_seeds(*, model, seeds, truncation_psi, class_index=None):
     c = class_label(G.config, class_index)
     c = None if c is None else c[None].repeat(len(seeds), 1).to(device)
     with torch.no_grad():
-        ws = G.mapping(z, c, truncation_psi=truncation_psi)
+        ws = G.mapping(z, c, truncation_psi=truncation_psi, truncation_centre=model.truncation_centre)
     return ws.cpu().numpy().astype(np.float32)
 
 
@@ -137,7 +137,9 @@ def latent_render(*, model, latent, text_chunks, reference_latent=None):
     consistency = None
     if reference_latent is not None:
         same = np.array_equal(np.asarray(reference_latent), np.asarray(latent))
-        consistency = 1.0 if same else identity_consistency(pixels, _reference_pixels(G, model, reference_latent, device))
+        consistency = (
+            1.0 if same else identity_consistency(pixels, _reference_pixels(G, model, reference_latent, device))
+        )
     scored = time.perf_counter()
     return RenderedImage(
         png_bytes=buffer.getvalue(),
@@ -272,7 +274,7 @@ def direction_from_labelled_seeds(*, model, positive_seeds, negative_seeds, clas
     those of `negative_seeds`, with a strength range measured on the model's
     population. Returns a dict ready for a Direction row (less name and group)."""
     G = generator_get(model=model, device="cpu")
-    w = seeds_to_w(G, [*positive_seeds, *negative_seeds], class_index, truncation_psi)
+    w = seeds_to_w(G, [*positive_seeds, *negative_seeds], class_index, truncation_psi, model.truncation_centre)
     labels = np.array([1] * len(positive_seeds) + [0] * len(negative_seeds))
     vector = interfacegan_direction(w, labels)
     low, high = strength_range(sample_w(G, DIRECTION_SAMPLES, seed=0, class_index=class_index), vector)
@@ -324,6 +326,4 @@ def _identity_calibrate(path, sha256, c_dim):
     w64, c64 = w.astype(np.float64), centres.astype(np.float64)
     squared = (w64 * w64).sum(axis=1)[:, None] - 2 * (w64 @ c64.T) + (c64 * c64).sum(axis=1)[None]
     centre_distance = float(np.median(np.sqrt(np.maximum(squared.min(axis=1), 0))))
-    return IdentityCalibration(
-        basis=basis, typical_distance=typical, centres=centres, centre_distance=centre_distance
-    )
+    return IdentityCalibration(basis=basis, typical_distance=typical, centres=centres, centre_distance=centre_distance)

@@ -52,6 +52,7 @@ def generator_model_register(
     except ModelUnavailable as exc:
         raise ValidationError({"directory": str(exc)}) from exc
     model.sha256, model.config, model.num_ws, model.w_dim = info.sha256, info.config, info.num_ws, info.w_dim
+    model.truncation_centre = info.config["truncation_centre"]
     model.class_names = _class_names_validate(list(class_names), c_dim=model.c_dim)
     model.layer_groups = layer_groups or layer_groups_default(model.num_ws)
     model.identity_group = identity_group or DEFAULT_IDENTITY_GROUP
@@ -69,7 +70,12 @@ def generator_model_register(
             brand=None,
             action="generator_model.registered",
             target=model,
-            after={"slug": slug, "directory": str(directory), "sha256": info.sha256, "layer_groups": model.layer_groups},
+            after={
+                "slug": slug,
+                "directory": str(directory),
+                "sha256": info.sha256,
+                "layer_groups": model.layer_groups,
+            },
         )
         # Directions take seconds to minutes: a worker on the default queue finds them.
         transaction.on_commit(lambda: celery_app.send_task(DIRECTIONS_TASK, args=[model.pk]))
@@ -94,7 +100,10 @@ def generator_model_destination_check(*, slug):
     the directory is taken."""
     if not isinstance(slug, str) or not MODEL_SLUG.match(slug):
         raise ValidationError(
-            {"slug": f"{slug!r} is not a model slug: 1 to 60 lower-case letters, digits, - or _, starting with a letter or digit."}
+            {
+                "slug": f"{slug!r} is not a model slug: 1 to 60 lower-case letters, digits, - or _, "
+                "starting with a letter or digit."
+            }
         )
     if GeneratorModel.objects.filter(slug=slug).exists():
         raise ValidationError({"slug": f"A generator model with the slug {slug!r} already exists."})

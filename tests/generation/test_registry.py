@@ -1,6 +1,7 @@
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -185,3 +186,40 @@ def test_only_operators_configure_models(generator_model, owner):
         )  # fmt: skip
     generator_model.refresh_from_db()
     assert generator_model.identity_min_distance > 0 and generator_model.licence_note != "Taken over"
+
+
+def test_an_imported_conditional_checkpoint_renders_nvidias_truncation(models_root, tmp_path):
+    """Registry and rendering use the checkpoint's centre: an imported .pkl truncates
+    towards w_avg, exactly as NVIDIA's generate.py does, class label and all."""
+    import torch
+
+    from generation.rendering import generator_get, latents_from_seeds
+    from generation.stylegan import GeneratorConfig, random_generator, seed_to_z
+    from tests.stylegan.nvidia_format import generator_record, write_checkpoint
+
+    config = GeneratorConfig(
+        z_dim=16, w_dim=16, c_dim=3, img_resolution=16, channel_base=256, channel_max=32, mapping_layers=2,
+        truncation_centre="class",
+    )  # fmt: skip
+    G = random_generator(config, seed=3)
+    G.mapping.w_avg.copy_(torch.randn(16, generator=torch.Generator().manual_seed(1)))
+    source = write_checkpoint(tmp_path / "conditional.pkl", {"G_ema": generator_record(G)})
+    model = generator_model_import(
+        actor=None, source=source, name="Imported", slug="imported", licence_note="Test", class_names=["a", "b", "c"]
+    )
+    assert model.truncation_centre == "global"
+    imported = generator_get(model=model, device="cpu")
+    with torch.no_grad():
+        z = torch.stack([seed_to_z(seed, 16) for seed in (1, 2)])
+        w = imported.mapping(z, torch.eye(3)[[1, 1]], truncation_psi=1.0).numpy()
+    w_avg = imported.mapping.w_avg.numpy()
+    latents = latents_from_seeds(model=model, seeds=[1, 2], truncation_psi=0.7, class_index=1)
+    # NVIDIA's mapping computes w_avg.lerp(w, psi): bit for bit the same, and w_avg + psi (w - w_avg) to rounding.
+    np.testing.assert_array_equal(latents, torch.from_numpy(w_avg).lerp(torch.from_numpy(w), 0.7).numpy())
+    np.testing.assert_allclose(latents, w_avg + np.float32(0.7) * (w - w_avg), rtol=0, atol=1e-6)
+
+
+def test_the_bundled_default_is_registered_with_its_class_centre(models_root):
+    call_command("load_default_model")
+    model = GeneratorModel.objects.get(slug="notionists-64")
+    assert model.truncation_centre == "class" and model.config["truncation_centre"] == "class"
