@@ -2,12 +2,16 @@
 outsider (owner of another brand); a small generator model with seeded random
 weights (deterministic, renders in milliseconds), written once per session."""
 
+from contextlib import contextmanager
+from queue import Empty
+
 import pytest
 from django.contrib.auth import get_user_model
 
 from avatars.services import persona_create_from_seed
 from brands.models import Role
 from brands.services import brand_create, membership_add
+from config.celery import app as celery_app
 from generation.services.registry import generator_model_register
 from generation.stylegan import GeneratorConfig, random_generator, save_generator
 
@@ -102,27 +106,70 @@ def other_persona(outsider, other_brand, generator_model):
     )
 
 
+@contextmanager
+def celery_broker(url):
+    """Point the (process-wide) Celery app at `url` for publishing and reading.
+
+    Celery reads CELERY_BROKER_URL from the environment before its settings,
+    so the read and write URLs (which win over both) are set; the app's
+    connection and producer pools are dropped so that the next send connects
+    to `url`. kombu keeps pools per URL, so the old ones are left open for
+    when the app points back at them."""
+    conf = celery_app.conf
+    saved = {key: conf.get(key) for key in ("broker_read_url", "broker_write_url")}
+    conf.update(broker_read_url=url, broker_write_url=url)
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+    try:
+        yield
+    finally:
+        conf.update(saved)
+        celery_app._pool = None
+        celery_app.amqp._producer_pool = None
+
+
+class MemoryBroker:
+    """What was published to kombu's in-memory transport, read back (and consumed)."""
+
+    QUEUES = ("gpu", "default")
+
+    def __init__(self):
+        self.connection = celery_app.connection_for_read()
+        for queue in self.QUEUES:
+            self.connection.default_channel.queue_declare(queue)
+        self.purge()
+
+    def purge(self):
+        for queue in self.QUEUES:
+            self.connection.default_channel.queue_purge(queue)
+
+    def sent(self, queue):
+        """The tasks waiting in `queue`, in order, as (task name, args)."""
+        channel, tasks = self.connection.default_channel, []
+        while True:
+            try:
+                message = channel.basic_get(queue, no_ack=True)
+            except Empty:
+                message = None
+            if message is None:
+                return tasks
+            args, _kwargs, _embed = message.decode()
+            tasks.append((message.headers["task"], args))
+
+    def sent_job_ids(self):
+        """The job ids of the render tasks sent to queue "gpu", in order."""
+        tasks = self.sent("gpu")
+        assert {name for name, _ in tasks} <= {"generation.render_job"}, tasks
+        return [args[0] for _, args in tasks]
+
+
 @pytest.fixture
-def memory_broker():
-    """Celery's publisher pointed at kombu's in-memory transport. Yields
-    `sent(queue)`: the tasks published to that queue since, as (name, args)."""
-    from config.celery import app as celery_app
-
-    saved = celery_app.conf.broker_url, celery_app.conf.broker_transport_options
-    celery_app.conf.broker_url, celery_app.conf.broker_transport_options = "memory://", {}
-    celery_app._pool = None
-
-    def sent(queue):
-        tasks = []
-        with celery_app.connection_for_read() as connection:
-            simple = connection.SimpleQueue(queue)
-            while simple.qsize():
-                message = simple.get(timeout=1)
-                tasks.append((message.headers["task"], message.payload[0]))
-                message.ack()
-            simple.close()
-        return tasks
-
-    yield sent
-    celery_app.conf.broker_url, celery_app.conf.broker_transport_options = saved
-    celery_app._pool = None
+def memory_broker(settings):
+    settings.CELERY_BROKER_URL = "memory://"
+    with celery_broker("memory://"):
+        broker = MemoryBroker()
+        try:
+            yield broker
+        finally:
+            broker.purge()
+            broker.connection.release()

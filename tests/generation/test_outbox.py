@@ -8,90 +8,29 @@ at a closed local port for a broker that is down. Unit tests otherwise use the
 filesystem transport under var/broker/, which these tests must not fill."""
 
 import socket
-from contextlib import contextmanager
 from datetime import timedelta
-from queue import Empty
 
 import pytest
 from django.utils import timezone
 
 from avatars.services import persona_render_submit
-from config.celery import app as celery_app
 from generation.models import GenerationJob
 from generation.services.jobs import (
     DISPATCH_BACKOFF_MAX_SECONDS,
     DISPATCH_GRACE,
-    RENDER_TASK,
     generation_jobs_dispatch,
     generation_jobs_dispatch_pending,
     generation_jobs_expire_leases,
 )
+from tests.conftest import celery_broker
 
 Status = GenerationJob.Status
-
-
-@contextmanager
-def celery_broker(url):
-    """Point the (process-wide) Celery app at `url` for publishing and reading.
-
-    Celery reads CELERY_BROKER_URL from the environment before its settings,
-    so the read and write URLs (which win over both) are set; the app's
-    connection and producer pools are dropped so that the next send connects
-    to `url`. kombu keeps pools per URL, so the old ones are left open for
-    when the app points back at them."""
-    conf = celery_app.conf
-    saved = {key: conf.get(key) for key in ("broker_read_url", "broker_write_url")}
-    conf.update(broker_read_url=url, broker_write_url=url)
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
-    try:
-        yield
-    finally:
-        conf.update(saved)
-        celery_app._pool = None
-        celery_app.amqp._producer_pool = None
 
 
 def closed_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-class MemoryBroker:
-    def __init__(self):
-        self.connection = celery_app.connection_for_read()
-
-    def purge(self):
-        self.connection.default_channel.queue_purge("gpu")
-
-    def sent_job_ids(self):
-        """The job ids of the render tasks waiting in queue "gpu", in order (consumed)."""
-        channel, ids = self.connection.default_channel, []
-        while True:
-            try:
-                message = channel.basic_get("gpu", no_ack=True)
-            except Empty:
-                message = None
-            if message is None:
-                return ids
-            assert message.headers["task"] == RENDER_TASK
-            args, _kwargs, _embed = message.decode()
-            ids.append(args[0])
-
-
-@pytest.fixture
-def memory_broker(settings):
-    settings.CELERY_BROKER_URL = "memory://"
-    with celery_broker("memory://"):
-        broker = MemoryBroker()
-        broker.connection.default_channel.queue_declare("gpu")
-        broker.purge()
-        try:
-            yield broker
-        finally:
-            broker.purge()
-            broker.connection.release()
 
 
 @pytest.fixture

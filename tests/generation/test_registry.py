@@ -150,7 +150,7 @@ def test_it_queues_direction_finding_after_a_model_is_registered(
 ):
     with django_capture_on_commit_callbacks(execute=True):
         model = generator_model_import(actor=operator, source=checkpoint_dir, name="Q", slug="q", licence_note="Ours")
-    assert memory_broker("default") == [("generation.compute_directions", [model.pk])]
+    assert memory_broker.sent("default") == [("generation.compute_directions", [model.pk])]
 
 
 @pytest.mark.parametrize("slug", ["../escaped", "/tmp/absolute-model", "a/b", "UPPER", ".hidden"])

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -71,25 +72,23 @@ def database_url():
     return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-@pytest.fixture(scope="session")
-def worker(services, django_db_setup, tmp_path_factory):
-    """A real `celery worker` (prefork, concurrency 1) on the test database,
-    sharing a media folder with this process."""
-    media = tmp_path_factory.mktemp("media")
-    media_settings = override_settings(MEDIA_ROOT=media)
-    media_settings.enable()
-    celery_app.control.purge()
-    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+@contextmanager
+def celery_worker(*, media, log_path, hostname, broker_url=None):
+    """A real `celery worker` process (prefork, concurrency 1, queues gpu and
+    default) on the test database, writing assets into `media`; on
+    `broker_url`, or the broker of this process's settings."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "DATABASE_URL": database_url(),  # the test database pytest-django created
         "MEDIA_ROOT": str(media),
     }
+    if broker_url is not None:
+        env.update(CELERY_BROKER_URL=broker_url, CELERY_RESULT_BACKEND=broker_url)
     command = [
         sys.executable, "-m", "celery", "-A", "tests.integration.celery_app", "worker",
         "--queues", "gpu,default", "--concurrency", "1", "--pool", "prefork",
-        "--hostname", f"integration-{os.getpid()}@%h", "--without-gossip", "--without-mingle", "--loglevel", "INFO",
+        "--hostname", f"{hostname}-{os.getpid()}@%h", "--without-gossip", "--without-mingle", "--loglevel", "INFO",
     ]  # fmt: skip
     with open(log_path, "w") as log:
         process = subprocess.Popen(
@@ -105,13 +104,32 @@ def worker(services, django_db_setup, tmp_path_factory):
         yield process
     finally:
         # Stop it before pytest-django drops the test database it is connected to.
+        process_stop(process)
+
+
+def process_stop(process, timeout=30):
+    """SIGTERM (a warm shutdown), then SIGKILL of its whole process group if it lingers."""
+    if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:
-            process.wait(timeout=30)
+            process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-        media_settings.disable()
+
+
+@pytest.fixture(scope="session")
+def worker(services, django_db_setup, tmp_path_factory):
+    """A real `celery worker` on the test database and the configured broker,
+    sharing a media folder with this process."""
+    media = tmp_path_factory.mktemp("media")
+    celery_app.control.purge()
+    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+    with (
+        override_settings(MEDIA_ROOT=media),
+        celery_worker(media=media, log_path=log_path, hostname="integration") as process,
+    ):
+        yield process
 
 
 def wait_for(predicate, *, timeout, what, interval=0.2):

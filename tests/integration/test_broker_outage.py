@@ -11,10 +11,8 @@ where only the connect timeouts in config/settings.py keep the request short."""
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import time
 from contextlib import contextmanager
 from datetime import timedelta
@@ -26,11 +24,11 @@ from django.utils import timezone
 from django.utils.html import escape
 
 from audit.models import AuditEvent
-from config.celery import app as celery_app
 from content.models import Asset
 from generation.models import GenerationJob
 from generation.services.jobs import generation_jobs_dispatch_pending
-from tests.integration.conftest import ROOT, database_url, wait_for
+from tests.conftest import celery_broker
+from tests.integration.conftest import celery_worker, process_stop, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -42,38 +40,6 @@ def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-@contextmanager
-def celery_broker(url):
-    """Point this process's Celery app at `url` for publishing and reading.
-
-    Celery reads CELERY_BROKER_URL from the environment before its settings,
-    so the read and write URLs (which win over both) are set; the app's
-    connection and producer pools are dropped so that the next send connects
-    to `url`. kombu keeps pools per URL, so the old ones are left open for
-    when the app points back at them."""
-    conf = celery_app.conf
-    saved = {key: conf.get(key) for key in ("broker_read_url", "broker_write_url")}
-    conf.update(broker_read_url=url, broker_write_url=url)
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
-    try:
-        yield
-    finally:
-        conf.update(saved)
-        celery_app._pool = None
-        celery_app.amqp._producer_pool = None
-
-
-def stop(process, timeout=30):
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 @contextmanager
@@ -144,40 +110,7 @@ def redis_server(port, directory):
         wait_for(up, timeout=30, what=f"redis-server on port {port}")
         yield client
     finally:
-        stop(process)
-
-
-@contextmanager
-def celery_worker(*, broker_url, media, log_path):
-    """A real `celery worker` (prefork, concurrency 1) on the test database and
-    `broker_url`, writing assets into `media` (as the `worker` fixture does)."""
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": database_url(),
-        "CELERY_BROKER_URL": broker_url,
-        "CELERY_RESULT_BACKEND": broker_url,
-        "MEDIA_ROOT": str(media),
-    }
-    command = [
-        sys.executable, "-m", "celery", "-A", "tests.integration.celery_app", "worker",
-        "--queues", "gpu,default", "--concurrency", "1", "--pool", "prefork",
-        "--hostname", f"outage-{os.getpid()}@%h", "--without-gossip", "--without-mingle", "--loglevel", "INFO",
-    ]  # fmt: skip
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    process.log_path = log_path
-    try:
-        wait_for(
-            lambda: "ready." in log_path.read_text() or process.poll() is not None, timeout=90, what="worker start"
-        )
-        if process.poll() is not None:
-            pytest.fail(f"celery worker exited with {process.returncode}:\n{log_path.read_text()[-4000:]}")
-        yield process
-    finally:
-        stop(process)
+        process_stop(process)
 
 
 def test_it_keeps_a_render_submitted_while_the_broker_is_down_and_runs_it_once_when_it_is_back(
@@ -224,7 +157,9 @@ def test_it_keeps_a_render_submitted_while_the_broker_is_down_and_runs_it_once_w
         # The broker is back, with a worker on it.
         with (
             redis_server(port, tmp_path) as broker,
-            celery_worker(broker_url=broker_url, media=media, log_path=tmp_path / "worker.log") as worker,
+            celery_worker(
+                broker_url=broker_url, media=media, log_path=tmp_path / "worker.log", hostname="outage"
+            ) as worker,
         ):
             assert generation_jobs_dispatch_pending() == 0  # still backing off: nothing sent early
             jobs.update(next_dispatch_at=timezone.now() - timedelta(seconds=1))
