@@ -157,6 +157,12 @@ AXES_COOLOFF_TIME = timedelta(minutes=15)
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "config.security.login_locked_out"  # the login form, with why, as 429
 AXES_VERBOSE = False  # no banner from every process; failures are still logged
+# Behind the TLS proxy production expects, REMOTE_ADDR is the proxy's: the
+# client's address is the one the last PROXY_COUNT proxies put in X-Forwarded-For.
+AXES_IPWARE_PROXY_COUNT = env.int("PROXY_COUNT", default=1 if PRODUCTION else 0)
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
+)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

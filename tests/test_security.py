@@ -105,3 +105,20 @@ def test_it_keeps_a_refusal_on_one_line_whatever_the_path_and_reason(rf, caplog)
     line = refusal.getMessage()
     assert "\n" not in line and "\r" not in line
     assert line == r"Forbidden: user=anonymous brand=- GET /brands/acme/x\nforged\r reason=first\nsecond"
+
+
+def test_it_tells_clients_apart_behind_a_proxy_by_their_forwarded_address(client, owner, settings):
+    settings.AXES_IPWARE_PROXY_COUNT = 1
+    settings.AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+    proxy = "10.9.9.9"
+
+    def via_proxy(client_address, password):
+        return client.post(
+            reverse("login"), {"username": "owner", "password": password},
+            REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR=f"{client_address}, {proxy}",
+        )  # fmt: skip
+
+    assert [via_proxy("203.0.113.7", "wrong password").status_code for _ in range(5)][-1] == 429
+    assert via_proxy("203.0.113.7", PASSWORD).status_code == 429
+    response = via_proxy("198.51.100.4", PASSWORD)
+    assert response.status_code == 302 and signed_in(client)
