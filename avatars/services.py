@@ -11,6 +11,9 @@ mapping network) happens before the transaction, so no lock is held while
 the engine runs; the row arithmetic of edits, looks and breeding is NumPy.
 """
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -271,24 +274,47 @@ def persona_breed(*, actor, brand, base, donor, layer_groups, name, handle):
 # --- editing, looks and poses ------------------------------------------------------
 
 
-@transaction.atomic
-def persona_edit(*, actor, brand, persona, direction, strength, expected_version=None):
-    """A new version moved `strength` along `direction` on the direction's layer group."""
+@dataclass(frozen=True)
+class PersonaChange:
+    """A change of a persona's latent, checked but not yet applied: the
+    operation and parameters its version will record, and how its latent is
+    made from the current one ([num_ws, w_dim] -> [num_ws, w_dim])."""
+
+    operation: str
+    params: dict
+    apply: Callable[[np.ndarray], np.ndarray]
+
+
+def _edit_change(*, actor, brand, persona, direction, strength):
     brand_role_require(user=actor, brand=brand, roles=CREATE_ROLES)
     _persona_of_brand(persona, brand)
     direction_usable_check(direction=direction, model=persona.model, brand=brand)
     direction.strength_validate(strength)
     rows = persona.model.layer_group_rows(direction.layer_group)
-    params = {"direction": direction.name, "kind": direction.kind, "layer_group": direction.layer_group,
-              "strength": strength}  # fmt: skip
+    return PersonaChange(
+        operation=Operation.EDIT,
+        params={"direction": direction.name, "kind": direction.kind, "layer_group": direction.layer_group,
+                "strength": strength},
+        apply=lambda latent: latent_direction_apply(
+            latent=latent, direction=direction.vector_array(), strength=strength, rows=rows
+        ),
+    )  # fmt: skip
+
+
+@transaction.atomic
+def persona_edit(*, actor, brand, persona, direction, strength, expected_version=None):
+    """A new version moved `strength` along `direction` on the direction's layer group."""
+    change = _edit_change(actor=actor, brand=brand, persona=persona, direction=direction, strength=strength)
+    return _change_commit(actor=actor, persona=persona, change=change, expected_version=expected_version)
+
+
+def _change_commit(*, actor, persona, change, expected_version):
     return _version_add(
         actor=actor,
         persona=persona,
-        operation=Operation.EDIT,
-        params=params,
-        latent_from=lambda parent: latent_direction_apply(
-            latent=parent.latent_array(), direction=direction.vector_array(), strength=strength, rows=rows
-        ),
+        operation=change.operation,
+        params=change.params,
+        latent_from=lambda parent: change.apply(parent.latent_array()),
         expected_version=expected_version,
     )
 
@@ -370,10 +396,7 @@ def library_item_create(
     return item
 
 
-@transaction.atomic
-def persona_library_apply(*, actor, brand, persona, item, expected_version=None):
-    """A new version with `item` (a look or pose) applied to its layer group
-    only: every other row, the identity group's included, stays bit-identical."""
+def _library_change(*, actor, brand, persona, item):
     brand_role_require(user=actor, brand=brand, roles=CREATE_ROLES)
     _persona_of_brand(persona, brand)
     if item.brand_id != brand.pk:
@@ -388,18 +411,47 @@ def persona_library_apply(*, actor, brand, persona, item, expected_version=None)
             {"item": f"{item.name} would change the identity group {persona.model.identity_group!r}."}
         )
 
-    def latent_from(parent):
+    def apply(latent):
         if item.direction_id is not None:
             return latent_direction_apply(
-                latent=parent.latent_array(), direction=item.direction.vector_array(), strength=item.strength, rows=rows
+                latent=latent, direction=item.direction.vector_array(), strength=item.strength, rows=rows
             )
-        return latent_rows_mix(latent=parent.latent_array(), source=item.source_array(), rows=rows)
+        return latent_rows_mix(latent=latent, source=item.source_array(), rows=rows)
 
     params = {"item": item.pk, "name": item.name, "layer_group": item.layer_group, **item.recipe}
-    return _version_add(
-        actor=actor, persona=persona, operation=item.kind, params=params, latent_from=latent_from,
-        expected_version=expected_version,
-    )  # fmt: skip
+    return PersonaChange(operation=item.kind, params=params, apply=apply)
+
+
+@transaction.atomic
+def persona_library_apply(*, actor, brand, persona, item, expected_version=None):
+    """A new version with `item` (a look or pose) applied to its layer group
+    only: every other row, the identity group's included, stays bit-identical."""
+    change = _library_change(actor=actor, brand=brand, persona=persona, item=item)
+    return _change_commit(actor=actor, persona=persona, change=change, expected_version=expected_version)
+
+
+def persona_edit_preview(*, actor, brand, persona, direction, strength):
+    """PNG bytes of (the current version, the current version edited along
+    `direction`): what persona_edit would make, rendered at once and kept nowhere."""
+    change = _edit_change(actor=actor, brand=brand, persona=persona, direction=direction, strength=strength)
+    return _change_preview(persona=persona, change=change)
+
+
+def persona_library_preview(*, actor, brand, persona, item):
+    """PNG bytes of (the current version, the current version with the look or
+    pose `item` applied): what persona_library_apply would make, kept nowhere."""
+    change = _library_change(actor=actor, brand=brand, persona=persona, item=item)
+    return _change_preview(persona=persona, change=change)
+
+
+def _change_preview(*, persona, change):
+    from generation.rendering import latents_thumbnails
+
+    current = persona.current_version.latent_array()
+    changed = change.apply(current)
+    latent_validate(changed, num_ws=persona.model.num_ws, w_dim=persona.model.w_dim, model_name=persona.model.slug)
+    before, after = latents_thumbnails(model=persona.model, latents=np.stack([current, changed]))
+    return before, after
 
 
 # --- rendering -------------------------------------------------------------------

@@ -39,7 +39,9 @@ from .services import (
     persona_candidates_render,
     persona_create_from_seed,
     persona_edit,
+    persona_edit_preview,
     persona_library_apply,
+    persona_library_preview,
     persona_render_submit,
     persona_rollback,
 )
@@ -119,7 +121,7 @@ def persona_breed_view(request, brand_slug):
     return render(request, "avatars/persona_breed.html", {"brand": access.brand, "form": form})
 
 
-def _persona_page(request, access, persona, *, edit_form=None, apply_form=None, status=200):
+def _persona_page(request, access, persona, *, edit_form=None, apply_form=None, preview=None, status=200):
     jobs = generation_jobs_for_persona(brand=access.brand, persona=persona)
     can_change = access.role in CREATE_ROLES
     # Changes carry the version they were made against (see VersionConflict).
@@ -133,6 +135,8 @@ def _persona_page(request, access, persona, *, edit_form=None, apply_form=None, 
             "persona": persona,
             "versions": persona_versions(brand=access.brand, persona=persona),
             "assets": assets_for_persona(brand=access.brand, persona=persona),
+            # (form name, before, after): a change shown before it is made.
+            "preview": preview,
             "jobs": jobs,
             "can_render": can_change,
             "edit_form": edit_form
@@ -165,15 +169,28 @@ def persona_detail(request, brand_slug, persona_id):
     return _persona_page(request, access, persona)
 
 
-def _persona_change_post(request, brand_slug, persona_id, *, form_class, choices, change, page_form, done):
+def _persona_change_post(
+    request, brand_slug, persona_id, *, form_class, choices, change, preview, page_form, done
+):
     """POST of a form that makes a new version of the persona: `change` is the
-    service; `choices(brand, persona)` the form's choice querysets. A bad form,
-    or a change the service refuses, shows the persona page again with the
-    form's errors (400, or 409 when the persona moved on meanwhile)."""
+    service; `choices(brand, persona)` the form's choice querysets. With the
+    Preview button, `preview` renders the change beside the current version
+    and nothing is written. A bad form, or a change the service refuses, shows
+    the persona page again with the form's errors (400, or 409 when the
+    persona moved on meanwhile)."""
     access, persona = _persona_to_change(request, brand_slug, persona_id)
     form = form_class(request.POST, **choices(access.brand, persona))
     status = 400
-    if form.is_valid():
+    if form.is_valid() and "preview" in request.POST:
+        arguments = {key: value for key, value in form.cleaned_data.items() if key != "expected_version"}
+        try:
+            before, after = preview(actor=request.user, brand=access.brand, persona=persona, **arguments)
+        except ValidationError as exc:
+            service_errors_add(form, exc)
+        else:
+            shown = (page_form, base64.b64encode(before).decode(), base64.b64encode(after).decode())
+            return _persona_page(request, access, persona, **{page_form: form}, preview=shown)
+    elif form.is_valid():
         data = dict(form.cleaned_data)
         data["expected_version"] = _expected_version(access.brand, persona, data.get("expected_version"))
         try:
@@ -206,6 +223,7 @@ def persona_edit_view(request, brand_slug, persona_id):
         form_class=PersonaEditForm,
         choices=lambda brand, persona: {"directions": directions_for_brand(brand=brand, model=persona.model)},
         change=persona_edit,
+        preview=persona_edit_preview,
         page_form="edit_form",
         done=lambda data, version: f"Made version {version.number}.",
     )  # fmt: skip
@@ -219,6 +237,7 @@ def persona_apply_view(request, brand_slug, persona_id):
         form_class=LibraryApplyForm,
         choices=lambda brand, persona: {"items": library_items_for_brand(brand=brand, model=persona.model)},
         change=persona_library_apply,
+        preview=persona_library_preview,
         page_form="apply_form",
         done=lambda data, version: f"Applied {data['item'].name}: version {version.number}.",
     )  # fmt: skip
