@@ -56,7 +56,7 @@ class VersionPreconditionForm(forms.Form):
     """A change to a persona carries the version it was made against: if the
     persona has moved on meanwhile, the change is refused as a conflict."""
 
-    expected_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    expected_version = forms.IntegerField(widget=forms.HiddenInput)
 
 
 class PersonaEditForm(VersionPreconditionForm):

@@ -197,6 +197,7 @@ def _persona_change_post(
             version = change(actor=request.user, brand=access.brand, persona=persona, **data)
         except VersionConflict as exc:
             # Shown again against the new current version, so a second submit is a deliberate choice.
+            persona = persona_get(brand=access.brand, persona_id=persona.pk)
             retry = request.POST.copy()
             retry["expected_version"] = exc.current.pk
             form = form_class(retry, **choices(access.brand, persona))

@@ -33,6 +33,17 @@ class LoginThrottleBackend(AxesStandaloneBackend):
         return super().authenticate(request, username=username, password=password, **kwargs)
 
 
+def client_address(request):
+    """The client's address: REMOTE_ADDR, or behind PROXY_COUNT trusted proxies
+    the entry the outermost one appended to X-Forwarded-For (the client can
+    forge only entries left of it). A header too short for the proxies
+    configured falls back to REMOTE_ADDR."""
+    hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
+    if settings.PROXY_COUNT and len(hops) >= settings.PROXY_COUNT:
+        return hops[-settings.PROXY_COUNT]
+    return request.META.get("REMOTE_ADDR")
+
+
 def lockout_message():
     minutes = round(settings.AXES_COOLOFF_TIME.total_seconds() / 60)
     return f"Too many failed sign-ins for this account from your address; try again in {minutes} minutes."

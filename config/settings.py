@@ -157,12 +157,11 @@ AXES_COOLOFF_TIME = timedelta(minutes=15)
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "config.security.login_locked_out"  # the login form, with why, as 429
 AXES_VERBOSE = False  # no banner from every process; failures are still logged
-# Behind the TLS proxy production expects, REMOTE_ADDR is the proxy's: the
-# client's address is the one the last PROXY_COUNT proxies put in X-Forwarded-For.
-AXES_IPWARE_PROXY_COUNT = env.int("PROXY_COUNT", default=1 if PRODUCTION else 0)
-AXES_IPWARE_META_PRECEDENCE_ORDER = (
-    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
-)
+# Behind reverse proxies REMOTE_ADDR is the nearest proxy's: the client's address
+# is the one the outermost of PROXY_COUNT trusted proxies appended to
+# X-Forwarded-For (entries left of it are whatever the client sent).
+PROXY_COUNT = env.int("PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "config.security.client_address"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -246,7 +245,9 @@ else:
         # A web request that queues a job must not hang on a broker that is
         # down: the job waits in the database (the outbox) and beat sends it later.
         "socket_connect_timeout": 1,
-        "socket_timeout": 5,
+        # A broker that accepts but never answers: kombu's blocking reads wait
+        # 1 s (brpop_timeout), so 2 s is the least that keeps workers healthy.
+        "socket_timeout": 2,
     }
 CELERY_BROKER_CONNECTION_TIMEOUT = 1
 if CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", float("inf")) <= CELERY_TASK_TIME_LIMIT:
@@ -273,9 +274,12 @@ CELERY_BEAT_SCHEDULE = {
     "generation-expire-leases": {
         "task": "generation.expire_leases",
         "schedule": 60.0,
+        # Sweeps missed while no worker serves "default" are dropped, not piled up.
+        "options": {"expires": 60},
     },
     "generation-dispatch-pending": {
         "task": "generation.dispatch_pending",
         "schedule": 15.0,
+        "options": {"expires": 15},
     },
 }

@@ -204,8 +204,10 @@ def checkpoint_import(*, source, directory):
     try:
         if source.is_dir():
             _regular_files_require(source)
-            load_generator(str(source), device="cpu")
-            shutil.copytree(source, directory)
+            # Links copied as links and checked again: one swapped in meanwhile is refused, not followed.
+            shutil.copytree(source, directory, symlinks=True)
+            _regular_files_require(directory)
+            load_generator(str(directory), device="cpu")
         elif source.suffix == ".pkl" and not source.is_symlink():
             save_generator(import_stylegan2_pickle(source), str(directory))
         else:

@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 from django.utils import timezone
 
-from config.security import permission_denied
+from config.security import client_address, permission_denied
 from tests.conftest import PASSWORD
 
 LOCKED = "Too many failed sign-ins for this account from your address; try again in 15 minutes."
@@ -107,18 +107,30 @@ def test_it_keeps_a_refusal_on_one_line_whatever_the_path_and_reason(rf, caplog)
     assert line == r"Forbidden: user=anonymous brand=- GET /brands/acme/x\nforged\r reason=first\nsecond"
 
 
-def test_it_tells_clients_apart_behind_a_proxy_by_their_forwarded_address(client, owner, settings):
-    settings.AXES_IPWARE_PROXY_COUNT = 1
-    settings.AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+def test_it_tells_clients_apart_behind_a_proxy_by_the_address_the_proxy_appended(client, owner, settings):
+    settings.PROXY_COUNT = 1
     proxy = "10.9.9.9"
 
-    def via_proxy(client_address, password):
+    def via_proxy(forwarded_for, password):
         return client.post(
             reverse("login"), {"username": "owner", "password": password},
-            REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR=f"{client_address}, {proxy}",
+            REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR=forwarded_for,
         )  # fmt: skip
 
+    # What one real proxy sends: the client's address alone.
     assert [via_proxy("203.0.113.7", "wrong password").status_code for _ in range(5)][-1] == 429
     assert via_proxy("203.0.113.7", PASSWORD).status_code == 429
+    # The client cannot escape by forging addresses left of the one the proxy appended...
+    assert via_proxy("6.6.6.1, 203.0.113.7", PASSWORD).status_code == 429
+    # ...and another client behind the same proxy is not locked out.
     response = via_proxy("198.51.100.4", PASSWORD)
     assert response.status_code == 302 and signed_in(client)
+
+
+def test_it_takes_the_address_the_proxy_appended_or_the_peer(rf, settings):
+    settings.PROXY_COUNT = 1
+    request = rf.get("/", REMOTE_ADDR="10.9.9.9", HTTP_X_FORWARDED_FOR="6.6.6.1, 203.0.113.7")
+    assert client_address(request) == "203.0.113.7"
+    assert client_address(rf.get("/", REMOTE_ADDR="10.9.9.9")) == "10.9.9.9"
+    settings.PROXY_COUNT = 0
+    assert client_address(request) == "10.9.9.9"  # no proxy trusted: the header is the client's own words

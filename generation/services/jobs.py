@@ -42,6 +42,10 @@ Status = GenerationJob.Status
 # again by the sweeper (its web process may have died before sending).
 DISPATCH_GRACE = timedelta(seconds=30)
 DISPATCH_BACKOFF_MAX_SECONDS = 300
+# A job the broker accepted but no worker has claimed this long after is sent
+# again: its message may be gone (a broker restarted without persistence, a
+# purge). A duplicate is harmless: the claim renders a job once.
+REDISPATCH_AFTER = timedelta(minutes=15)
 DISPATCH_SWEEP_LIMIT = 500
 
 
@@ -160,13 +164,17 @@ def _jobs_dispatch_failed(*, job_ids, error):
 
 def generation_jobs_dispatch_pending():
     """Send again the queued jobs the broker has not accepted (run by beat):
-    those whose backoff is over, and those never sent whose web process
-    died before sending. Returns how many were tried."""
+    those whose backoff is over, those never sent whose web process died
+    before sending, and those accepted so long ago that their message may
+    have been lost. Returns how many were tried."""
     now = timezone.now()
+    not_accepted = Q(dispatched_at=None) & (
+        Q(next_dispatch_at__lte=now) | Q(next_dispatch_at=None, queued_at__lte=now - DISPATCH_GRACE)
+    )
     pending = list(
         GenerationJob.objects.unscoped()
-        .filter(status=Status.QUEUED, dispatched_at=None)
-        .filter(Q(next_dispatch_at__lte=now) | Q(next_dispatch_at=None, queued_at__lte=now - DISPATCH_GRACE))
+        .filter(status=Status.QUEUED)
+        .filter(not_accepted | Q(dispatched_at__lte=now - REDISPATCH_AFTER))
         .order_by("queued_at")
         .values_list("pk", flat=True)[:DISPATCH_SWEEP_LIMIT]
     )

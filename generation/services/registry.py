@@ -151,7 +151,7 @@ def generator_model_import(*, actor, source, name, slug, licence_note, class_nam
         return generator_model_register(
             actor=actor, name=name, slug=slug, directory=slug, licence_note=licence_note, class_names=class_names
         )
-    except ValidationError:
+    except BaseException:  # not registered, whatever the reason: the slug stays free
         shutil.rmtree(destination, ignore_errors=True)
         raise
 

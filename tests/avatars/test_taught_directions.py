@@ -64,7 +64,13 @@ def test_another_brand_may_reuse_the_name(brand, outsider, other_brand, generato
     assert not np.array_equal(mine.vector_array(), their_view.vector_array())
 
 
-def test_it_caps_the_labelled_seeds_before_any_engine_work(owner, brand, generator_model):
+def test_it_caps_the_labelled_seeds_before_any_engine_work(owner, brand, generator_model, monkeypatch):
+    import generation.rendering
+
+    def engine_must_not_run(**kwargs):
+        raise AssertionError("the engine ran before the labels were checked")
+
+    monkeypatch.setattr(generation.rendering, "direction_from_labelled_seeds", engine_must_not_run)
     too_many = list(range(100, 100 + 65))
     with pytest.raises(ValidationError, match="at most 64 seeds") as error:
         direction_teach(

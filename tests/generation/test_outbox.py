@@ -18,6 +18,7 @@ from generation.models import GenerationJob
 from generation.services.jobs import (
     DISPATCH_BACKOFF_MAX_SECONDS,
     DISPATCH_GRACE,
+    REDISPATCH_AFTER,
     generation_jobs_dispatch,
     generation_jobs_dispatch_pending,
     generation_jobs_expire_leases,
@@ -89,6 +90,19 @@ def test_it_sends_again_only_jobs_not_accepted_whose_wait_is_over(submit, memory
         assert (job.dispatched_at, job.next_dispatch_at, job.dispatch_attempts) == before, job
     # Nothing is left to send now.
     assert generation_jobs_dispatch_pending() == 0 and memory_broker.sent_job_ids() == []
+
+
+def test_it_sends_again_a_job_accepted_long_ago_that_no_worker_claimed(submit, memory_broker):
+    """Its message may be gone (a broker restarted without persistence, a purge)."""
+    now = timezone.now()
+    lost = submit(dispatched_at=now - REDISPATCH_AFTER - timedelta(seconds=1), queued_at=now - timedelta(hours=1))
+    waiting = submit(dispatched_at=now - REDISPATCH_AFTER + timedelta(minutes=1), queued_at=now - timedelta(hours=1))
+    claimed = submit(status=Status.RUNNING, dispatched_at=now - timedelta(hours=1), queued_at=now - timedelta(hours=1))
+    assert generation_jobs_dispatch_pending() == 1 and memory_broker.sent_job_ids() == [lost.pk]
+    lost.refresh_from_db()
+    assert lost.dispatched_at > now - timedelta(seconds=5)  # not again until REDISPATCH_AFTER has passed anew
+    assert generation_jobs_dispatch_pending() == 0
+    assert {waiting.pk, claimed.pk}.isdisjoint(memory_broker.sent_job_ids())
 
 
 def test_it_sends_after_commit_and_marks_the_job_accepted(

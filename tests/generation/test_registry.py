@@ -66,8 +66,13 @@ def test_it_renames_layer_groups_and_audits_it(generator_model, operator):
         {"name": "colour", "start": 9, "end": 9},
     ]
     generator_model_configure(
-        actor=operator, model=generator_model, layer_groups=groups, identity_group="identity",
-        class_names=[], licence_note="Ours", identity_min_distance=1.5,
+        actor=operator,
+        model=generator_model,
+        layer_groups=groups,
+        identity_group="identity",
+        class_names=[],
+        licence_note="Ours",
+        identity_min_distance=1.5,
     )
     generator_model.refresh_from_db()
     assert generator_model.identity_rows == [3, 4, 5, 6]
@@ -84,9 +89,7 @@ def test_it_imports_an_nvidia_pickle_with_the_command(models_root, reference_pic
 
 
 def test_it_imports_one_of_our_checkpoint_directories(models_root, checkpoint_dir, operator):
-    model = generator_model_import(
-        actor=operator, source=checkpoint_dir, name="Copy", slug="copy", licence_note="Ours"
-    )
+    model = generator_model_import(actor=operator, source=checkpoint_dir, name="Copy", slug="copy", licence_note="Ours")
     assert model.path == models_root / "copy" and model.sha256 == GeneratorModel.objects.get(slug="copy").sha256
 
 
@@ -123,8 +126,13 @@ def test_it_imports_and_configures_models_in_the_admin(client, models_root, chec
     assert response.status_code == 302
     change = reverse("admin:generation_generatormodel_change", args=[model.pk])
     overlapping = '[{"name": "a", "start": 0, "end": 5}, {"name": "b", "start": 5, "end": 9}]'
-    form = {"licence_note": "Ours", "class_names": "[]", "layer_groups": overlapping, "identity_group": "a",
-            "identity_min_distance": "2.0"}
+    form = {
+        "licence_note": "Ours",
+        "class_names": "[]",
+        "layer_groups": overlapping,
+        "identity_group": "a",
+        "identity_min_distance": "2.0",
+    }
     assert b"overlap at W+ row 5" in client.post(change, form).content
     form["layer_groups"] = overlapping.replace('"start": 5', '"start": 6')
     assert client.post(change, form).status_code == 302
@@ -172,8 +180,20 @@ def test_it_refuses_a_checkpoint_directory_holding_a_symlink(models_root, checkp
     assert not models_root.exists() or not any(models_root.iterdir())  # no staging directory left behind
 
 
-def test_it_imports_into_models_root_through_a_staging_directory(models_root, checkpoint_dir):
+def test_it_imports_into_models_root_through_a_staging_directory(models_root, checkpoint_dir, monkeypatch):
+    import generation.rendering
+
+    written_to = []
+    real_import = generation.rendering.checkpoint_import
+
+    def recording_import(*, source, directory):
+        written_to.append(directory)
+        return real_import(source=source, directory=directory)
+
+    monkeypatch.setattr(generation.rendering, "checkpoint_import", recording_import)
     call_command("import_generator", str(checkpoint_dir), "--name", "Staged", "--licence", "Ours", "--slug", "staged")
+    [staged] = written_to
+    assert staged.parent.parent == models_root.resolve() and staged.parent.name.startswith(".import-")
     assert sorted(p.name for p in models_root.iterdir()) == ["staged"]
     assert (models_root / "staged" / "weights.safetensors").is_file()
 
@@ -223,3 +243,15 @@ def test_the_bundled_default_is_registered_with_its_class_centre(models_root):
     call_command("load_default_model")
     model = GeneratorModel.objects.get(slug="notionists-64")
     assert model.truncation_centre == "class" and model.config["truncation_centre"] == "class"
+
+
+def test_it_leaves_no_directory_behind_when_registration_fails_for_any_reason(models_root, checkpoint_dir, monkeypatch):
+    import generation.rendering
+
+    def calibration_crashes(*, model):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(generation.rendering, "identity_calibrate", calibration_crashes)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        generator_model_import(actor=None, source=checkpoint_dir, name="X", slug="crashy", licence_note="Ours")
+    assert not GeneratorModel.objects.exists() and not any(models_root.iterdir())

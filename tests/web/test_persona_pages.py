@@ -46,28 +46,41 @@ def test_it_offers_the_classes_of_a_conditional_model_by_name(client, member, br
     assert b"Select a valid choice" in out_of_range.content and b"data:image/png" not in out_of_range.content
 
 
+def head(persona):
+    """What the persona page puts in its forms' hidden expected_version field."""
+    persona.refresh_from_db()
+    return persona.current_version_id
+
+
 def test_it_edits_applies_and_rolls_back_from_the_persona_page(client, member, brand, persona, look, generator_model):
     directions_compute(model_id=generator_model.pk)
     direction = generator_model.directions.model_wide().get(name="coarse-pca-0")
     login(client, member)
     detail = reverse("persona-detail", args=[brand.slug, persona.pk])
-    bad = client.post(
-        reverse("persona-edit", args=[brand.slug, persona.pk]), {"direction": direction.pk, "strength": 1e6}
-    )
+    edit = reverse("persona-edit", args=[brand.slug, persona.pk])
+    bad = client.post(edit, {"direction": direction.pk, "strength": 1e6, "expected_version": head(persona)})
     assert bad.status_code == 400 and b"Strength for coarse-pca-0 must be within" in bad.content
-    assert (
-        client.post(
-            reverse("persona-edit", args=[brand.slug, persona.pk]), {"direction": direction.pk, "strength": 0.1}
-        ).url
-        == detail
-    )
-    assert client.post(reverse("persona-apply", args=[brand.slug, persona.pk]), {"item": look.pk}).url == detail
+    edited = client.post(edit, {"direction": direction.pk, "strength": 0.1, "expected_version": head(persona)})
+    assert edited.url == detail
+    apply = reverse("persona-apply", args=[brand.slug, persona.pk])
+    assert client.post(apply, {"item": look.pk, "expected_version": head(persona)}).url == detail
     first = PersonaVersion.objects.for_brand(brand).get(persona=persona, number=1)
-    client.post(reverse("persona-rollback", args=[brand.slug, persona.pk, first.pk]))
+    client.post(
+        reverse("persona-rollback", args=[brand.slug, persona.pk, first.pk]), {"expected_version": head(persona)}
+    )
     page = client.get(detail).content
     assert b"Rolled back" in page and b"Look applied" in page and b"Edited along a direction" in page
     persona.refresh_from_db()
     assert (persona.current_version.number, persona.current_version.sha256) == (4, first.sha256)
+
+
+def test_it_refuses_a_change_that_does_not_say_which_version_it_was_made_against(client, member, brand, persona, look):
+    login(client, member)
+    apply = client.post(reverse("persona-apply", args=[brand.slug, persona.pk]), {"item": look.pk})
+    assert apply.status_code == 400
+    rollback = client.post(reverse("persona-rollback", args=[brand.slug, persona.pk, persona.current_version_id]))
+    assert rollback.status_code == 400
+    assert PersonaVersion.objects.for_brand(brand).filter(persona=persona).count() == 1
 
 
 def test_it_breeds_from_a_form_and_shows_unknown_groups_as_errors(client, member, brand, persona, other_persona):

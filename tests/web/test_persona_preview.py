@@ -38,7 +38,7 @@ def test_it_previews_an_edit_without_making_a_version(client, member, brand, per
     assert response.status_code == 200
     before, after = previews(response)
     assert before.startswith(b"\x89PNG") and after.startswith(b"\x89PNG") and before != after
-    assert "a preview only" in response.content.decode()
+    assert "a preview only: nothing is saved yet" in response.content.decode()
     assert PersonaVersion.objects.for_brand(brand).filter(persona=persona).count() == 1
     assert not AuditEvent.objects.filter(action="persona.version_created", after__version=2).exists()
     assert client.post(url, data).status_code == 302  # the same form, committed
@@ -51,7 +51,7 @@ def test_it_previews_a_look_and_refuses_what_the_change_would_refuse(client, mem
     )
     assert client.login(username="member", password=PASSWORD)
     url = reverse("persona-apply", args=[brand.slug, persona.pk])
-    response = client.post(url, {"item": look.pk, "preview": "1"})
+    response = client.post(url, {"item": look.pk, "preview": "1", "expected_version": persona.current_version_id})
     before, after = previews(response)
     assert response.status_code == 200 and before != after
     assert PersonaVersion.objects.for_brand(brand).filter(persona=persona).count() == 1
