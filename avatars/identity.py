@@ -211,6 +211,15 @@ def identity_centres(model):
     return np.frombuffer(centres, dtype=F4).reshape(-1, model.w_dim), distance
 
 
+def identity_guard_prepare(model):
+    """Calibrate a model registered before its centres were stored, before
+    the caller opens its transaction: the engine then runs with no row locked.
+    (identity_centres would otherwise do it inside the caller's transaction.)"""
+    if model.identity_min_distance > 0 and not (model.identity_centre_distance > 0 and model.identity_centres):
+        identity_centres(model)
+        model.refresh_from_db(fields=["identity_centres", "identity_centre_distance"])
+
+
 def identity_centre_distances(embeddings, centres):
     """Distance [n] of each identity in `embeddings` [n, w_dim] from the nearest of `centres`."""
     e, c = np.atleast_2d(embeddings).astype(np.float64), centres.astype(np.float64)

@@ -27,7 +27,13 @@ from generation.seeds import seed_validate, truncation_psi_validate
 from generation.services.directions import direction_usable_check
 from generation.services.jobs import JobRequest, generation_jobs_submit
 
-from .identity import identity_fingerprint_record, identity_guard_check, identity_lock, identity_rows_changed
+from .identity import (
+    identity_fingerprint_record,
+    identity_guard_check,
+    identity_guard_prepare,
+    identity_lock,
+    identity_rows_changed,
+)
 from .latents import latent_direction_apply, latent_rows_mix, latent_to_bytes, latent_validate
 from .models import LibraryItem, Persona, PersonaVersion
 from .selectors import persona_reference_version
@@ -56,6 +62,7 @@ def persona_create_from_seed(*, actor, brand, model, seed, name, handle, truncat
     seed_validate(seed)
     truncation_psi_validate(truncation_psi)
     model.class_label_validate(class_index)
+    identity_guard_prepare(model)
 
     # Imported here, not at module level: the engine pulls in PyTorch, which
     # only the processes that actually run it should pay for.
@@ -192,21 +199,18 @@ def _layer_groups_require(*, actor, brand, model, rows):
         )
 
 
-@transaction.atomic
 def persona_rollback(*, actor, brand, persona, version, expected_version=None):
     """Make a new current version equal to the old `version` (history stays)."""
     brand_role_require(user=actor, brand=brand, roles=CREATE_ROLES)
     _persona_of_brand(persona, brand)
     if version.persona_id != persona.pk:
         raise ValidationError({"version": f"Version {version.pk} is not a version of @{persona.handle}."})
-    return _version_add(
-        actor=actor,
-        persona=persona,
+    change = PersonaChange(
         operation=Operation.ROLLBACK,
         params={"to_version": version.number, "to_sha256": version.sha256},
-        latent_from=lambda _: np.array(version.latent_array()),
-        expected_version=expected_version,
+        apply=lambda _: np.array(version.latent_array()),
     )
+    return _change_commit(actor=actor, persona=persona, change=change, expected_version=expected_version)
 
 
 def _persona_of_brand(persona, brand):
@@ -252,6 +256,7 @@ def persona_breed(*, actor, brand, base, donor, layer_groups, name, handle):
     if not layer_groups:
         raise ValidationError({"layer_groups": "Choose at least one layer group to take from the donor."})
     rows = [row for group in layer_groups for row in base.model.layer_group_rows(group)]
+    identity_guard_prepare(base.model)
     base_version, donor_version = base.current_version, donor.current_version
     latent = latent_rows_mix(latent=base_version.latent_array(), source=donor_version.latent_array(), rows=rows)
     params = {
@@ -301,7 +306,6 @@ def _edit_change(*, actor, brand, persona, direction, strength):
     )  # fmt: skip
 
 
-@transaction.atomic
 def persona_edit(*, actor, brand, persona, direction, strength, expected_version=None):
     """A new version moved `strength` along `direction` on the direction's layer group."""
     change = _edit_change(actor=actor, brand=brand, persona=persona, direction=direction, strength=strength)
@@ -309,14 +313,18 @@ def persona_edit(*, actor, brand, persona, direction, strength, expected_version
 
 
 def _change_commit(*, actor, persona, change, expected_version):
-    return _version_add(
-        actor=actor,
-        persona=persona,
-        operation=change.operation,
-        params=change.params,
-        latent_from=lambda parent: change.apply(parent.latent_array()),
-        expected_version=expected_version,
-    )
+    """The new version, in one transaction opened only now: a model's identity
+    guard is made ready first, so the engine never runs under its locks."""
+    identity_guard_prepare(persona.model)
+    with transaction.atomic():
+        return _version_add(
+            actor=actor,
+            persona=persona,
+            operation=change.operation,
+            params=change.params,
+            latent_from=lambda parent: change.apply(parent.latent_array()),
+            expected_version=expected_version,
+        )
 
 
 def library_item_create(
@@ -422,7 +430,6 @@ def _library_change(*, actor, brand, persona, item):
     return PersonaChange(operation=item.kind, params=params, apply=apply)
 
 
-@transaction.atomic
 def persona_library_apply(*, actor, brand, persona, item, expected_version=None):
     """A new version with `item` (a look or pose) applied to its layer group
     only: every other row, the identity group's included, stays bit-identical."""

@@ -41,3 +41,28 @@ def test_a_direction_is_fitted_before_the_transaction(owner, brand, generator_mo
         positive_seeds=[1, 2, 3], negative_seeds=[4, 5, 6],
     )  # fmt: skip
     assert engine_calls == [("direction_from_labelled_seeds", False)]
+
+
+def test_a_model_registered_before_its_centres_is_calibrated_before_the_transaction(
+    owner, brand, persona, generator_model, monkeypatch
+):
+    """Models registered before migration 0009 are calibrated on first use,
+    outside the change's transaction and its row locks."""
+    from avatars.services import persona_rollback
+
+    generation_model = type(generator_model)
+    generation_model.objects.filter(pk=generator_model.pk).update(identity_centres=b"", identity_centre_distance=0)
+    persona.refresh_from_db()
+    persona.model.refresh_from_db()
+    calls = []
+    real = generation.rendering.identity_calibrate
+
+    def spy(*, model):
+        calls.append(transaction.get_connection().in_atomic_block)
+        return real(model=model)
+
+    monkeypatch.setattr(generation.rendering, "identity_calibrate", spy)
+    persona_rollback(actor=owner, brand=brand, persona=persona, version=persona.current_version)
+    assert calls == [False]
+    generator_model.refresh_from_db()
+    assert generator_model.identity_centre_distance > 0 and generator_model.identity_centres
