@@ -377,3 +377,15 @@ def test_it_backfills_the_chain_of_existing_rows(services):
     assert out.getvalue().startswith("audit chain intact: 3 rows, seq 1-3, head 3:")
     owner_execute((INSERT, ["new", None]))
     assert AuditEvent.objects.get(action="new").seq == 4 and audit_chain_verify().intact
+
+
+def test_it_refuses_an_app_role_that_inherits_the_right_to_rewrite_the_log(services):
+    writer, member = f"audit_writer_{os.getpid()}", f"audit_member_{os.getpid()}"
+    owner_execute(f"CREATE ROLE {writer}", f"GRANT UPDATE, DELETE ON audit_auditevent TO {writer}")
+    owner_execute(f"CREATE ROLE {member} LOGIN IN ROLE {writer}")
+    try:
+        with pytest.raises(CommandError, match=f"{member} still has UPDATE, DELETE on audit_auditevent.*{writer}"):
+            call_command("db_roles_grant", "--app-role", member)
+    finally:
+        role_drop(member)
+        role_drop(writer)

@@ -128,6 +128,25 @@ def roles_grant(connection, *, app_role, password):
         if sequence:  # pg_get_serial_sequence quotes the name as needed
             revoke = sql.SQL("REVOKE SELECT ON SEQUENCE {} FROM {}").format(sql.SQL(sequence), role)
             cursor.execute(revoke.as_string(raw))
+        # Revoking cannot take away what the role inherits from others it is a
+        # member of (pg_write_all_data, a role granted rights on the table...).
+        cursor.execute(
+            "SELECT p FROM unnest(ARRAY['UPDATE', 'DELETE', 'TRUNCATE', 'TRIGGER', 'REFERENCES']) AS p "
+            "WHERE has_table_privilege(%s, to_regclass(%s), p)",
+            [app_role, connection.ops.quote_name(table)],
+        )
+        inherited = [privilege for (privilege,) in cursor.fetchall()]
+        if inherited:
+            cursor.execute(
+                "SELECT string_agg(g.rolname, ', ') FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid "
+                "JOIN pg_roles u ON u.oid = m.member WHERE u.rolname = %s",
+                [app_role],
+            )
+            (through,) = cursor.fetchone()
+            raise CommandError(
+                f"{app_role} still has {', '.join(inherited)} on {table} through the roles it belongs to "
+                f"({through or 'none found'}): revoke that membership first"
+            )
         cursor.execute("SELECT count(*) FROM pg_tables WHERE schemaname = %s", [schema])
         (tables,) = cursor.fetchone()
     return (
