@@ -14,7 +14,12 @@ from django.db import transaction
 
 from audit.services import audit_record
 from config.celery import app as celery_app
-from generation.layer_groups import DEFAULT_IDENTITY_GROUP, layer_groups_default, layer_groups_validate
+from generation.layer_groups import (
+    DEFAULT_IDENTITY_GROUP,
+    layer_group_rows,
+    layer_groups_default,
+    layer_groups_validate,
+)
 from generation.models import GeneratorModel
 
 DIRECTIONS_TASK = "generation.compute_directions"
@@ -164,6 +169,12 @@ def generator_model_configure(
     licence note and its identity guard distance. Operators only."""
     operator_require(actor=actor, doing="configure generator models")
     layer_groups_validate(layer_groups, num_ws=model.num_ws, identity_group=identity_group)
+    new_identity_rows = layer_group_rows(layer_groups, identity_group)
+    if new_identity_rows != model.identity_rows and model.personas.unscoped().exists():
+        # The identity guard's fingerprints were taken on the old rows.
+        raise ValidationError(
+            {"identity_group": "Personas already exist on this model: its identity rows can no longer change."}
+        )
     if not identity_min_distance >= 0:
         raise ValidationError({"identity_min_distance": "The identity guard distance must be 0 (off) or more."})
     before = {

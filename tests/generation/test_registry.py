@@ -255,3 +255,21 @@ def test_it_leaves_no_directory_behind_when_registration_fails_for_any_reason(mo
     with pytest.raises(RuntimeError, match="out of memory"):
         generator_model_import(actor=None, source=checkpoint_dir, name="X", slug="crashy", licence_note="Ours")
     assert not GeneratorModel.objects.exists() and not any(models_root.iterdir())
+
+
+def test_it_keeps_the_identity_rows_of_a_model_with_personas(generator_model, operator, persona):
+    groups = [dict(g) for g in generator_model.layer_groups]
+    configure = dict(
+        actor=operator, model=generator_model, class_names=[], licence_note="Ours", identity_min_distance=1.0
+    )
+    renamed = [{**g, "name": "face" if g["name"] == "middle" else g["name"]} for g in groups]
+    generator_model_configure(layer_groups=renamed, identity_group="face", **configure)  # same rows: fine
+    recut = [
+        {"name": "coarse", "start": 0, "end": 2},
+        {"name": "face", "start": 3, "end": 7},
+        {"name": "fine", "start": 8, "end": 9},
+    ]
+    with pytest.raises(ValidationError, match="identity rows can no longer change"):
+        generator_model_configure(layer_groups=recut, identity_group="face", **configure)
+    generator_model.refresh_from_db()
+    assert generator_model.identity_rows == [4, 5, 6, 7]
