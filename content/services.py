@@ -5,14 +5,21 @@ from django.utils import timezone
 
 from audit.services import audit_record
 
+from .formats import disclosure_embed
 from .models import Asset
 
 
 def asset_file_save(*, persona, png_bytes):
-    """Write a rendered PNG to storage and return its name. Done before the
-    row's transaction; the caller deletes the file if that transaction fails."""
+    """Write a rendered PNG to storage, its AI-content disclosure (IPTC
+    DigitalSourceType trainedAlgorithmicMedia in XMP, naming the generator,
+    the persona and the brand; a draft until approved) written into the file,
+    and return its name. Done before the row's transaction; the caller deletes
+    the file if that transaction fails."""
+    disclosed = disclosure_embed(
+        png_bytes, fmt="master", generator=persona.model.slug, persona=f"@{persona.handle}", brand=persona.brand.name
+    )
     name = f"assets/{timezone.now():%Y/%m}/{persona.brand.slug}-{persona.handle}.png"
-    return default_storage.save(name, ContentFile(png_bytes))
+    return default_storage.save(name, ContentFile(disclosed))
 
 
 @transaction.atomic

@@ -11,6 +11,7 @@ from PIL import Image
 
 from audit.models import AuditEvent
 from avatars.services import persona_create_from_seed, persona_render_submit
+from content.formats import TRAINED_ALGORITHMIC_MEDIA, disclosure_read
 from content.models import Asset
 from generation.models import GenerationJob
 from generation.rendering import latent_render
@@ -84,6 +85,19 @@ def test_it_renders_a_job_into_a_stored_asset(job, brand, persona, media_root):
     assert asset.metadata["provenance"]["latent_sha256"] == persona.latent_sha256
     assert asset.metadata["provenance"]["model_sha256"] == persona.model.sha256
     assert AuditEvent.objects.for_brand(brand).filter(action="generation_job.succeeded").exists()
+
+
+def test_it_writes_the_ai_disclosure_into_the_stored_file(job, brand, persona, media_root):
+    assert generation_job_run(job_id=job.pk).result == "succeeded"
+    asset = Asset.objects.for_brand(brand).get(job=job)
+    disclosure = disclosure_read((media_root / asset.image.name).read_bytes())
+    assert disclosure["ai_generated"] and disclosure["digital_source_type"] == TRAINED_ALGORITHMIC_MEDIA
+    assert (disclosure["generator"], disclosure["persona"], disclosure["brand"]) == (
+        persona.model.slug,
+        "@ava",
+        brand.name,
+    )
+    assert disclosure["draft"] is True and disclosure["format"] == "master"
 
 
 def test_it_renders_the_same_image_for_the_same_persona(owner, brand, persona, media_root):
