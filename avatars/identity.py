@@ -193,7 +193,7 @@ def identity_centres(model):
     row updated in the caller's transaction. `model` itself is left as read, so
     if that transaction rolls back (a refusal) the next check updates the row
     again instead of trusting values that were never stored."""
-    if model.identity_centre_distance > 0 and model.identity_centres:
+    if model.identity_calibrated:
         centres, distance = bytes(model.identity_centres), model.identity_centre_distance
     else:
         from generation.rendering import ModelUnavailable, identity_calibrate
@@ -215,7 +215,7 @@ def identity_guard_prepare(model):
     """Calibrate a model registered before its centres were stored, before
     the caller opens its transaction: the engine then runs with no row locked.
     (identity_centres would otherwise do it inside the caller's transaction.)"""
-    if model.identity_min_distance > 0 and not (model.identity_centre_distance > 0 and model.identity_centres):
+    if model.identity_min_distance > 0 and not model.identity_calibrated:
         identity_centres(model)
         model.refresh_from_db(fields=["identity_centres", "identity_centre_distance"])
 

@@ -95,6 +95,11 @@ class GeneratorModel(models.Model):
         return np.frombuffer(bytes(self.identity_basis), dtype="<f4").reshape(-1, self.w_dim)
 
     @property
+    def identity_calibrated(self):
+        """Whether the identity guard's centres are stored (see avatars.identity)."""
+        return self.identity_centre_distance > 0 and bool(self.identity_centres)
+
+    @property
     def identity_rows(self):
         return layer_group_rows(self.layer_groups, self.identity_group)
 

@@ -44,7 +44,7 @@ This package imports no Django. Public API::
 - ``directions``: latent directions per model: ``sefa_directions`` (closed-form
   factorization of the style-affine weights of chosen W+ rows), ``ganspace_directions``
   (PCA of sampled w), ``interfacegan_direction`` (a linear boundary fitted on labelled
-  w), ``strength_range``, ``direction_apply`` and ``rows_mix`` on chosen rows only.
+  w) and ``strength_range``.
 - ``identity.identity_consistency(image, reference)``: a [0, 1] score of how much a
   render keeps the structure of a reference render (see that module for the metric).
 - ``training``: the GAN training loop, demo dataset and metrics

@@ -15,9 +15,8 @@ Three ways to find a direction, each returning unit vectors [k, w_dim] float32:
 
 ``strength_range`` turns a direction into a useful range of strengths: ±3 standard
 deviations of sampled w projected on it, so a strength means the same amount of change
-on every model. ``direction_apply`` adds ``strength × direction`` to chosen W+ rows and
-leaves every other row bit-identical; ``rows_mix`` copies chosen rows from another
-latent, likewise.
+on every model. Applying a direction to chosen W+ rows is plain NumPy and lives with the
+stored latents (``avatars.latents``), so web processes never load PyTorch for it.
 """
 
 from __future__ import annotations
@@ -124,29 +123,6 @@ def strength_range(w: np.ndarray, direction: np.ndarray, sigmas: float = 3.0) ->
     """(-s, s) with s = ``sigmas`` standard deviations of ``w`` [n, w_dim] along ``direction``."""
     spread = float(np.std(w.astype(np.float64) @ direction.astype(np.float64)))
     return -sigmas * spread, sigmas * spread
-
-
-def direction_apply(wplus: np.ndarray, direction: np.ndarray, strength: float, rows: list[int]) -> np.ndarray:
-    """W+ [num_ws, w_dim] with ``strength × direction`` added to ``rows`` only."""
-    if direction.shape != (wplus.shape[1],):
-        raise ValueError(f"direction must have shape [{wplus.shape[1]}], got {list(direction.shape)}")
-    if any(not 0 <= row < wplus.shape[0] for row in rows):
-        raise ValueError(f"rows {rows} fall outside 0..{wplus.shape[0] - 1}")
-    edited = np.array(wplus, dtype=np.float32, copy=True)
-    edited[rows] += np.float32(strength) * direction.astype(np.float32)
-    return edited
-
-
-def rows_mix(wplus: np.ndarray, source: np.ndarray, rows: list[int]) -> np.ndarray:
-    """W+ [num_ws, w_dim] with ``rows`` copied from ``source`` (same shape), the
-    others bit-identical: style mixing of one latent."""
-    if wplus.shape != source.shape:
-        raise ValueError(f"cannot mix W+ of shapes {list(wplus.shape)} and {list(source.shape)}")
-    if any(not 0 <= row < wplus.shape[0] for row in rows):
-        raise ValueError(f"rows {rows} fall outside 0..{wplus.shape[0] - 1}")
-    mixed = np.array(wplus, dtype=np.float32, copy=True)
-    mixed[rows] = source[rows]
-    return mixed
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:

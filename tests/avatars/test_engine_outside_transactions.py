@@ -65,4 +65,4 @@ def test_a_model_registered_before_its_centres_is_calibrated_before_the_transact
     persona_rollback(actor=owner, brand=brand, persona=persona, version=persona.current_version)
     assert calls == [False]
     generator_model.refresh_from_db()
-    assert generator_model.identity_centre_distance > 0 and generator_model.identity_centres
+    assert generator_model.identity_calibrated

@@ -2,7 +2,13 @@ import numpy as np
 import pytest
 from django.core.exceptions import ValidationError
 
-from avatars.latents import latent_from_bytes, latent_to_bytes, latent_validate
+from avatars.latents import (
+    latent_direction_apply,
+    latent_from_bytes,
+    latent_rows_mix,
+    latent_to_bytes,
+    latent_validate,
+)
 
 
 def valid():
@@ -51,3 +57,23 @@ def test_it_round_trips_through_raw_float32_bytes():
 def test_it_refuses_stored_bytes_of_the_wrong_length():
     with pytest.raises(ValidationError, match="needs 20480"):
         latent_from_bytes(b"\0" * 100, num_ws=10, w_dim=512)
+
+
+def test_it_adds_a_direction_to_the_chosen_rows_only():
+    latent = np.random.RandomState(0).randn(6, 32).astype(np.float32)
+    direction = np.random.RandomState(1).randn(32).astype(np.float32)
+    edited = latent_direction_apply(latent=latent, direction=direction, strength=2.5, rows=[1, 2])
+    assert np.array_equal(edited[[0, 3, 4, 5]], latent[[0, 3, 4, 5]])
+    np.testing.assert_allclose(edited[1] - latent[1], 2.5 * direction, atol=1e-5)
+    with pytest.raises(ValidationError, match="does not fit a latent of shape"):
+        latent_direction_apply(latent=latent, direction=direction[:5], strength=1.0, rows=[0])
+    with pytest.raises(ValidationError, match="does not fit"):
+        latent_direction_apply(latent=latent, direction=direction, strength=1.0, rows=[6])
+
+
+def test_it_copies_the_chosen_rows_and_keeps_the_others_bit_identical():
+    latent, source = np.random.RandomState(0).randn(2, 6, 32).astype(np.float32)
+    mixed = latent_rows_mix(latent=latent, source=source, rows=[0, 5])
+    assert np.array_equal(mixed[[0, 5]], source[[0, 5]]) and np.array_equal(mixed[1:5], latent[1:5])
+    with pytest.raises(ValidationError, match="Cannot mix"):
+        latent_rows_mix(latent=latent, source=source[:5], rows=[0])

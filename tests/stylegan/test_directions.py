@@ -5,7 +5,6 @@ import torch
 from generation.stylegan import GeneratorConfig, random_generator
 from generation.stylegan.directions import (
     affine_layers_by_row,
-    direction_apply,
     ganspace_directions,
     interfacegan_direction,
     sample_w,
@@ -60,13 +59,7 @@ def test_it_fits_a_boundary_between_the_classes_of_a_conditional_model():
         interfacegan_direction(w0, np.zeros(200))
 
 
-def test_it_changes_only_the_chosen_rows_and_gives_a_symmetric_strength_range(small_generator):
-    wplus = np.random.RandomState(0).randn(small_generator.config.num_ws, 32).astype(np.float32)
+def test_it_gives_a_symmetric_strength_range(small_generator):
     direction = sefa_directions(small_generator, [0], k=1)[0]
-    edited = direction_apply(wplus, direction, 2.5, rows=[1, 2])
-    assert np.array_equal(edited[[0, 3, 4, 5]], wplus[[0, 3, 4, 5]])
-    np.testing.assert_allclose(edited[1] - wplus[1], 2.5 * direction, atol=1e-5)
     low, high = strength_range(sample_w(small_generator, 100, seed=0), direction)
     assert low == -high and high > 0
-    with pytest.raises(ValueError, match="direction must have shape"):
-        direction_apply(wplus, direction[:5], 1.0, rows=[0])
