@@ -56,17 +56,10 @@ def _persona_to_change(request, brand_slug, persona_id):
     return access, persona
 
 
-def _creator_access(request, brand_slug):
-    access = brand_access_get(user=request.user, brand_slug=brand_slug)
-    if access.role not in CREATE_ROLES:
-        raise PermissionDenied
-    return access
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def persona_create(request, brand_slug):
-    access = _creator_access(request, brand_slug)
+    access = brand_access_get(user=request.user, brand_slug=brand_slug, roles=CREATE_ROLES)
     # A pick from the candidate grid arrives as a GET with the seed filled in.
     form = PersonaFromSeedForm(request.POST or None, initial=request.GET.dict())
     if request.method == "POST" and form.is_valid():
@@ -83,7 +76,7 @@ def persona_create(request, brand_slug):
 @login_required
 def persona_candidates(request, brand_slug):
     """The candidate grid: thumbnails of consecutive seeds, each a link to create it."""
-    access = _creator_access(request, brand_slug)
+    access = brand_access_get(user=request.user, brand_slug=brand_slug, roles=CREATE_ROLES)
     form = CandidateGridForm(request.GET or None)
     candidates = []
     if form.is_valid():
@@ -108,7 +101,7 @@ def persona_candidates(request, brand_slug):
 @login_required
 @require_http_methods(["GET", "POST"])
 def persona_breed_view(request, brand_slug):
-    access = _creator_access(request, brand_slug)
+    access = brand_access_get(user=request.user, brand_slug=brand_slug, roles=CREATE_ROLES)
     form = PersonaBreedForm(request.POST or None, personas=personas_for_brand(brand=access.brand))
     if request.method == "POST" and form.is_valid():
         try:
@@ -169,9 +162,7 @@ def persona_detail(request, brand_slug, persona_id):
     return _persona_page(request, access, persona)
 
 
-def _persona_change_post(
-    request, brand_slug, persona_id, *, form_class, choices, change, preview, page_form, done
-):
+def _persona_change_post(request, brand_slug, persona_id, *, form_class, choices, change, preview, page_form, done):
     """POST of a form that makes a new version of the persona: `change` is the
     service; `choices(brand, persona)` the form's choice querysets. With the
     Preview button, `preview` renders the change beside the current version
@@ -320,7 +311,7 @@ def _library_form_post(request, access, *, form, save, page_form):
 @login_required
 @require_POST
 def library_item_create_view(request, brand_slug):
-    access = _creator_access(request, brand_slug)
+    access = brand_access_get(user=request.user, brand_slug=brand_slug, roles=CREATE_ROLES)
     return _library_form_post(
         request, access,
         form=_library_item_form(access.brand, request.POST),
@@ -332,9 +323,7 @@ def library_item_create_view(request, brand_slug):
 @login_required
 @require_POST
 def layer_group_permission_view(request, brand_slug):
-    access = brand_access_get(user=request.user, brand_slug=brand_slug)
-    if access.role != Role.OWNER:
-        raise PermissionDenied
+    access = brand_access_get(user=request.user, brand_slug=brand_slug, roles={Role.OWNER})
     return _library_form_post(
         request, access,
         form=LayerGroupPermissionForm(request.POST),

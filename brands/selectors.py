@@ -24,13 +24,16 @@ def brand_role(*, user, brand):
     return max(roles, key=ROLE_RANK.__getitem__, default=None)
 
 
-def brand_access_get(*, user, brand_slug):
+def brand_access_get(*, user, brand_slug, roles=None):
     """The brand and the user's role on it; Http404 for outsiders, so that a
-    brand's existence is not revealed to people outside it."""
+    brand's existence is not revealed to people outside it, and
+    PermissionDenied for members whose role is not one of `roles` (if given)."""
     brand = Brand.objects.filter(slug=brand_slug).first()
     role = brand_role(user=user, brand=brand) if brand is not None else None
     if role is None:
         raise Http404("No such brand")
+    if roles is not None and role not in roles:
+        raise PermissionDenied
     return BrandAccess(brand=brand, role=role)
 
 

@@ -1,6 +1,6 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
@@ -16,9 +16,7 @@ from .services.directions import direction_teach
 @require_http_methods(["GET", "POST"])
 def direction_teach_view(request, brand_slug):
     """Teach a direction from labelled examples; it joins the brand's edit and pose choices."""
-    access = brand_access_get(user=request.user, brand_slug=brand_slug)
-    if access.role not in CREATE_ROLES:
-        raise PermissionDenied
+    access = brand_access_get(user=request.user, brand_slug=brand_slug, roles=CREATE_ROLES)
     form = DirectionTeachForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:

@@ -136,17 +136,21 @@ def generation_jobs_dispatch(*, job_ids):
     that cannot be reached fails fast (CELERY_BROKER_TRANSPORT_OPTIONS bound
     the connection, and publishing does not retry); the first failure marks
     this job and the rest of the batch as waiting, for the sweeper to retry."""
-    for index, job_id in enumerate(job_ids):
-        try:
-            # By name, so that web processes need not import the task module;
-            # the route to queue "gpu" comes from CELERY_TASK_ROUTES.
-            celery_app.send_task(RENDER_TASK, args=[job_id], retry=False)
-        except Exception as exc:  # noqa: BLE001 - whatever the transport raised, the job waits for a retry
-            waiting = job_ids[index:]
-            logger.warning("Task queue unreachable; %d render job(s) wait for a retry: %s", len(waiting), exc)
-            _jobs_dispatch_failed(job_ids=waiting, error=f"{type(exc).__name__}: {exc}")
-            return
-        GenerationJob.objects.unscoped().filter(pk=job_id).update(
+    accepted = []
+    try:
+        for index, job_id in enumerate(job_ids):
+            try:
+                # By name, so that web processes need not import the task module;
+                # the route to queue "gpu" comes from CELERY_TASK_ROUTES.
+                celery_app.send_task(RENDER_TASK, args=[job_id], retry=False)
+            except Exception as exc:  # noqa: BLE001 - whatever the transport raised, the job waits for a retry
+                waiting = job_ids[index:]
+                logger.warning("Task queue unreachable; %d render job(s) wait for a retry: %s", len(waiting), exc)
+                _jobs_dispatch_failed(job_ids=waiting, error=f"{type(exc).__name__}: {exc}")
+                return
+            accepted.append(job_id)
+    finally:
+        GenerationJob.objects.unscoped().filter(pk__in=accepted).update(
             dispatched_at=timezone.now(), dispatch_error="", next_dispatch_at=None
         )
 
