@@ -203,8 +203,8 @@ def checkpoint_import(*, source, directory):
     """
     try:
         if source.is_dir():
-            _regular_files_require(source)
-            # Links copied as links and checked again: one swapped in meanwhile is refused, not followed.
+            # Links are copied as links, then refused: the copy is what gets checked, so a
+            # link swapped into the source meanwhile cannot smuggle in the file it points to.
             shutil.copytree(source, directory, symlinks=True)
             _regular_files_require(directory)
             load_generator(str(directory), device="cpu")
