@@ -105,7 +105,7 @@ class Honcho:
 @contextmanager
 def honcho_started(tmp_path, name, broker):
     """`bin/run --no-setup`: honcho on platform/Procfile; yields once the web
-    server answers and the worker is ready."""
+    server answers, the worker is ready and beat has opened its schedule."""
     port = free_port()
     log_path = tmp_path / f"{name}.log"
     env = {
@@ -128,9 +128,13 @@ def honcho_started(tmp_path, name, broker):
     try:
         wait_for(
             lambda: process.poll() is not None
-            or (" ready." in honcho.log and answers(f"http://127.0.0.1:{port}/accounts/login/")),
+            or (
+                " ready." in honcho.log
+                and any(tmp_path.glob("celerybeat-schedule*"))
+                and answers(f"http://127.0.0.1:{port}/accounts/login/")
+            ),
             timeout=120,
-            what="web and worker to start",
+            what="web, worker and beat to start",
         )
         assert process.poll() is None, f"honcho exited with {process.returncode}:\n{honcho.log[-4000:]}"
         yield honcho
