@@ -288,6 +288,7 @@ class PersonaChange:
     operation: str
     params: dict
     apply: Callable[[np.ndarray], np.ndarray]
+    rows: tuple = ()
 
 
 def _edit_change(*, actor, brand, persona, direction, strength):
@@ -297,6 +298,7 @@ def _edit_change(*, actor, brand, persona, direction, strength):
     direction.strength_validate(strength)
     rows = persona.model.layer_group_rows(direction.layer_group)
     return PersonaChange(
+        rows=tuple(rows),
         operation=Operation.EDIT,
         params={"direction": direction.name, "kind": direction.kind, "layer_group": direction.layer_group,
                 "strength": strength},
@@ -404,7 +406,11 @@ def library_item_create(
     return item
 
 
-def _library_change(*, actor, brand, persona, item):
+def library_change(*, actor, brand, persona, item):
+    """The change `item` (a look or pose) makes to `persona`, checked (the actor
+    may create, the item is the brand's, for the persona's model, and leaves its
+    identity rows alone) but applied to nothing: a PersonaChange whose `rows`
+    says which W+ rows it writes."""
     brand_role_require(user=actor, brand=brand, roles=CREATE_ROLES)
     _persona_of_brand(persona, brand)
     if item.brand_id != brand.pk:
@@ -427,13 +433,13 @@ def _library_change(*, actor, brand, persona, item):
         return latent_rows_mix(latent=latent, source=item.source_array(), rows=rows)
 
     params = {"item": item.pk, "name": item.name, "layer_group": item.layer_group, **item.recipe}
-    return PersonaChange(operation=item.kind, params=params, apply=apply)
+    return PersonaChange(operation=item.kind, params=params, apply=apply, rows=tuple(rows))
 
 
 def persona_library_apply(*, actor, brand, persona, item, expected_version=None):
     """A new version with `item` (a look or pose) applied to its layer group
     only: every other row, the identity group's included, stays bit-identical."""
-    change = _library_change(actor=actor, brand=brand, persona=persona, item=item)
+    change = library_change(actor=actor, brand=brand, persona=persona, item=item)
     return _change_commit(actor=actor, persona=persona, change=change, expected_version=expected_version)
 
 
@@ -447,7 +453,7 @@ def persona_edit_preview(*, actor, brand, persona, direction, strength):
 def persona_library_preview(*, actor, brand, persona, item):
     """PNG bytes of (the current version, the current version with the look or
     pose `item` applied): what persona_library_apply would make, kept nowhere."""
-    change = _library_change(actor=actor, brand=brand, persona=persona, item=item)
+    change = library_change(actor=actor, brand=brand, persona=persona, item=item)
     return _change_preview(persona=persona, change=change)
 
 

@@ -18,6 +18,11 @@ CREATE_ROLES = frozenset({Role.OWNER, Role.CREATOR})
 class Brand(models.Model):
     name = models.CharField(max_length=120)
     slug = models.SlugField(max_length=60, unique=True)
+    # Images the brand may queue per calendar month (settings.TIME_ZONE), renders
+    # and campaigns together; a campaign that would pass it is refused.
+    monthly_image_quota = models.PositiveIntegerField(default=2000, db_default=2000)
+    # Campaign images scoring below this identity consistency are flagged on the board.
+    identity_threshold = models.FloatField(default=0.5, db_default=0.5)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

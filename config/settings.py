@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "generation",
     "avatars",
     "content",
+    "campaigns",
     "dashboard",
 ]
 
@@ -215,6 +216,11 @@ MODEL_CACHE_SIZE = env.int("MODEL_CACHE_SIZE", default=2)
 # "auto" renders on CUDA when the worker has it, else on the CPU.
 GENERATION_DEVICE = env.str("GENERATION_DEVICE", default="auto")
 GENERATION_MAX_ATTEMPTS = env.int("GENERATION_MAX_ATTEMPTS", default=3)
+# Images a worker renders in one forward pass, per device kind.
+GENERATION_BATCH_SIZE = {
+    "cpu": env.int("GENERATION_BATCH_SIZE_CPU", default=8),
+    "cuda": env.int("GENERATION_BATCH_SIZE_CUDA", default=32),
+}
 
 # --- Celery -----------------------------------------------------------------
 

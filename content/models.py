@@ -20,7 +20,16 @@ class Asset(models.Model):
     job = models.OneToOneField(
         "generation.GenerationJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="asset"
     )
+    # The PNG master: the format's publishable size (or the generator's square
+    # output for plain renders), disclosure embedded. `web` (JPEG) and `thumbnail`
+    # (WebP) are derived from it; renders made before campaigns have neither.
     image = models.FileField(upload_to="assets/%Y/%m/")
+    web = models.FileField(blank=True)
+    thumbnail = models.FileField(blank=True)
+    # A content.formats.FORMATS key, or "" for the generator's square output.
+    output_format = models.CharField(max_length=8, blank=True)
+    # sha256 of the master file's bytes: what an approval is bound to.
+    sha256 = models.CharField(max_length=64, blank=True)
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     metadata = models.JSONField(default=dict)

@@ -1,37 +1,128 @@
+import hashlib
+import io
+from dataclasses import dataclass
+
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.utils import timezone
+from PIL import Image
 
 from audit.services import audit_record
 
-from .formats import disclosure_embed
+from .formats import derivatives, disclosure_embed, draft_mark, format_render
 from .models import Asset
 
 
-def asset_file_save(*, persona, png_bytes):
-    """Write a rendered PNG to storage, its AI-content disclosure (IPTC
-    DigitalSourceType trainedAlgorithmicMedia in XMP, naming the generator,
-    the persona and the brand; a draft until approved) written into the file,
-    and return its name. Done before the row's transaction; the caller deletes
-    the file if that transaction fails."""
-    disclosed = disclosure_embed(
-        png_bytes, fmt="master", generator=persona.model.slug, persona=f"@{persona.handle}", brand=persona.brand.name
+class StorageFailed(Exception):
+    """A file of an asset could not be written; nothing written for it is kept."""
+
+
+@dataclass(frozen=True)
+class AssetFiles:
+    image: str
+    web: str
+    thumbnail: str
+    sha256: str
+    width: int
+    height: int
+    output_format: str
+
+    @property
+    def names(self):
+        return [self.image, self.web, self.thumbnail]
+
+
+def asset_file_names(*, brand_slug, job_id, attempt):
+    """Where one render attempt of a job writes its files: fixed names, so that
+    a later attempt can remove what a killed one left behind (asset_files_save),
+    and so no file of a job exists unless its asset row refers to it."""
+    stem = f"assets/{brand_slug}/job-{job_id}-a{attempt}"
+    return {"image": f"{stem}.png", "web": f"{stem}-web.jpg", "thumbnail": f"{stem}-thumb.webp"}
+
+
+def asset_files_save(*, job, attempt, png_bytes, output_format):
+    """Write a rendered image's files through Django's storage API: the PNG master
+    (the generator's output, or its `output_format` at publishable size) with
+    its AI-content disclosure (IPTC DigitalSourceType trainedAlgorithmicMedia in
+    XMP, naming the generator, the persona and the brand; a draft until
+    approved), and its web (JPEG) and thumbnail (WebP) derivatives, both with
+    the visible DRAFT mark. Files of the job's earlier attempts (a worker killed
+    between writing and committing) are removed first.
+
+    Called before the asset row's transaction; the caller removes the files if
+    that transaction does not commit. Raises StorageFailed, having removed
+    whatever it wrote, when storage refuses a file."""
+    persona = job.persona
+    master = format_render(png_bytes, output_format) if output_format else png_bytes
+    master = disclosure_embed(
+        master,
+        fmt=output_format or "master",
+        generator=persona.model.slug,
+        persona=f"@{persona.handle}",
+        brand=persona.brand.name,
     )
-    name = f"assets/{timezone.now():%Y/%m}/{persona.brand.slug}-{persona.handle}.png"
-    return default_storage.save(name, ContentFile(disclosed))
+    derived = derivatives(draft_mark(master))
+    for earlier in range(1, attempt):
+        _names_delete(asset_file_names(brand_slug=persona.brand.slug, job_id=job.pk, attempt=earlier).values())
+    names = asset_file_names(brand_slug=persona.brand.slug, job_id=job.pk, attempt=attempt)
+    contents = {"image": master, "web": derived["web"], "thumbnail": derived["thumbnail"]}
+    written = []
+    try:
+        for kind, name in names.items():
+            # A file left by this very attempt number (a takeover raced a lease) goes first.
+            default_storage.delete(name)
+            saved = default_storage.save(name, ContentFile(contents[kind]))
+            written.append(saved)
+            if saved != name:
+                raise OSError(f"storage stored {name} as {saved}")
+    except Exception as exc:
+        _names_delete(written)
+        raise StorageFailed(f"Storing the image failed: {type(exc).__name__}: {exc}") from exc
+    with Image.open(io.BytesIO(master)) as image:
+        width, height = image.size
+    return AssetFiles(
+        image=names["image"],
+        web=names["web"],
+        thumbnail=names["thumbnail"],
+        sha256=hashlib.sha256(master).hexdigest(),
+        width=width,
+        height=height,
+        output_format=output_format,
+    )
+
+
+def asset_files_delete(*, files):
+    _names_delete(files.names)
+
+
+def asset_files_delete_for_job(*, brand_slug, job_id, attempts):
+    """Remove whatever attempts 1..attempts of a job may have left (a job given up on)."""
+    for attempt in range(1, attempts + 1):
+        _names_delete(asset_file_names(brand_slug=brand_slug, job_id=job_id, attempt=attempt).values())
+
+
+def _names_delete(names):
+    for name in names:
+        try:
+            default_storage.delete(name)
+        except Exception:  # noqa: BLE001 - best effort: a file we could not remove is logged by storage
+            pass
 
 
 @transaction.atomic
-def asset_create(*, actor, persona, version, job, image_name, width, height, provenance, identity_consistency=None):
+def asset_create(*, actor, persona, version, job, files, provenance, identity_consistency=None):
     asset = Asset.objects.create(
         brand=persona.brand,
         persona=persona,
         version=version,
         job=job,
-        image=image_name,
-        width=width,
-        height=height,
+        image=files.image,
+        web=files.web,
+        thumbnail=files.thumbnail,
+        output_format=files.output_format,
+        sha256=files.sha256,
+        width=files.width,
+        height=files.height,
         identity_consistency=identity_consistency,
         metadata={
             "provenance": provenance,
@@ -47,7 +138,8 @@ def asset_create(*, actor, persona, version, job, image_name, width, height, pro
             "persona": persona.handle,
             "version": version.number,
             "job": job.pk if job else None,
-            "image": image_name,
+            "image": files.image,
+            "sha256": files.sha256,
             "identity_consistency": identity_consistency,
         },
     )

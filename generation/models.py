@@ -127,6 +127,7 @@ class GenerationJob(models.Model):
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
 
     brand = models.ForeignKey("brands.Brand", on_delete=models.CASCADE, related_name="generation_jobs")
     persona = models.ForeignKey("avatars.Persona", on_delete=models.CASCADE, related_name="generation_jobs")
@@ -136,6 +137,17 @@ class GenerationJob(models.Model):
     reference_version = models.ForeignKey("avatars.PersonaVersion", on_delete=models.CASCADE, related_name="+")
     # What the asset's provenance says of the persona (handle, version, seed, ...).
     provenance = models.JSONField(default=dict, blank=True)
+    # The exact W+ [num_ws, w_dim] float32 to render when it is not `version`'s own:
+    # a campaign's look and pose applied to the pinned version (a recipe, never a
+    # new version). Empty: render `version` as it is.
+    latent = models.BinaryField(null=True, blank=True)
+    # None: the model's stored constant noise; a number: noise drawn from that seed
+    # (a campaign's variants), the same on every device.
+    noise_seed = models.PositiveIntegerField(null=True, blank=True)
+    # "" keeps the generator's square output; otherwise a content.formats.FORMATS key.
+    output_format = models.CharField(max_length=8, blank=True)
+    # Jobs sharing a key (a campaign's) may be claimed and rendered in one batch.
+    batch_key = models.CharField(max_length=64, blank=True)
     model = models.ForeignKey(GeneratorModel, on_delete=models.PROTECT, related_name="jobs")
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -167,6 +179,9 @@ class GenerationJob(models.Model):
             models.Index(fields=["brand", "persona", "-queued_at"]),
             models.Index(fields=["status", "lease_expires_at"]),
             models.Index(fields=["status", "dispatched_at", "next_dispatch_at"]),
+            models.Index(
+                fields=["batch_key", "status"], condition=~models.Q(batch_key=""), name="job_batch_key_status"
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=models.Q(max_attempts__gte=1), name="generationjob_max_attempts_gte_1"),
@@ -177,7 +192,13 @@ class GenerationJob(models.Model):
 
     @property
     def is_finished(self):
-        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+        return self.status in FINISHED_STATUSES
+
+    def render_latent(self):
+        """The W+ [num_ws, w_dim] float32 this job renders."""
+        if self.latent:
+            return np.frombuffer(bytes(self.latent), dtype="<f4").reshape(self.model.num_ws, self.model.w_dim)
+        return self.version.latent_array()
 
     @property
     def waiting_reason(self):
@@ -187,6 +208,42 @@ class GenerationJob(models.Model):
         if self.dispatched_at is None and self.dispatch_error:
             return self.dispatch_error
         return "Waiting for a worker."
+
+
+FINISHED_STATUSES = frozenset(
+    {GenerationJob.Status.SUCCEEDED, GenerationJob.Status.FAILED, GenerationJob.Status.CANCELLED}
+)
+
+
+class WorkerThroughput(models.Model):
+    """Images per second one worker measured rendering one model on one device
+    at one batch size: its latest batch, from claim to stored assets. Campaign
+    cost estimates read these, never a constant."""
+
+    worker = models.CharField(max_length=255)
+    model = models.ForeignKey(GeneratorModel, on_delete=models.CASCADE, related_name="throughputs")
+    device = models.CharField(max_length=40)
+    dtype = models.CharField(max_length=16)
+    batch_size = models.PositiveSmallIntegerField()
+    images = models.PositiveIntegerField()
+    seconds = models.FloatField()
+    measured_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-measured_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["worker", "model", "device", "batch_size"], name="workerthroughput_unique_worker_setup"
+            ),
+            models.CheckConstraint(condition=models.Q(seconds__gt=0), name="workerthroughput_seconds_gt_0"),
+        ]
+
+    def __str__(self):
+        return f"{self.worker}: {self.images_per_second:.2f} images/s of {self.model_id} on {self.device}"
+
+    @property
+    def images_per_second(self):
+        return self.images / self.seconds
 
 
 class DirectionQuerySet(BrandScopedQuerySet):

@@ -63,15 +63,6 @@ class IdentityCalibration:
     centre_distance: float  # median distance of a ψ 0.7 persona from the nearest centre
 
 
-@dataclass(frozen=True)
-class RenderedImage:
-    png_bytes: bytes
-    width: int
-    height: int
-    identity_consistency: float | None
-    timings: dict
-
-
 def device_get():
     if settings.GENERATION_DEVICE == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -109,51 +100,64 @@ def latents_thumbnails(*, model, latents):
     G = generator_get(model=model, device=device)
     with torch.no_grad():
         img = G.synthesis(torch.from_numpy(np.asarray(latents, dtype=np.float32)).to(device), noise_mode="const")
-    thumbnails = []
-    for pixels in images_to_uint8(img):
-        buffer = io.BytesIO()
-        Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels).save(buffer, format="PNG")
-        thumbnails.append(buffer.getvalue())
-    return thumbnails
+    return [pixels_to_png(pixels) for pixels in images_to_uint8(img)]
 
 
-def latent_render(*, model, latent, text_chunks, reference_latent=None):
-    """Render one W+ latent to a PNG, with `text_chunks` written into it, and
-    score its identity consistency against a render of `reference_latent`
-    (see generation.stylegan.identity; 1.0 when the latents are the same)."""
+@dataclass(frozen=True)
+class BatchRender:
+    pixels: list  # [R, R, C] uint8 per input, in input order
+    device: str
+    dtype: str
+    load_ms: float
+    render_ms: float
+
+
+def latents_render_batch(*, model, latents, noise_seeds, batch_size):
+    """Render W+ latents [N, num_ws, w_dim] with their noise seeds (None: the
+    model's constant noise) in forward passes of at most `batch_size`."""
     started = time.perf_counter()
     device = device_get()
     G = generator_get(model=model, device=device)
     loaded = time.perf_counter()
-    pixels = _synthesise(G, latent, device)
+    latents = np.asarray(latents, dtype=np.float32)
+    pixels = []
+    for first in range(0, len(latents), batch_size):
+        ws = torch.from_numpy(latents[first : first + batch_size]).to(device)
+        with torch.no_grad():
+            img = G.synthesis(ws, noise_mode="seeded", noise_seeds=list(noise_seeds[first : first + batch_size]))
+        pixels.extend(images_to_uint8(img))
+    if device == "cuda":
+        torch.cuda.synchronize()
     rendered = time.perf_counter()
-    image = Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels)
+    # Half precision where the engine uses it (CUDA, the top resolutions), float32 elsewhere.
+    dtype = "float16-mixed" if device == "cuda" and G.config.num_fp16_res else "float32"
+    return BatchRender(
+        pixels=pixels,
+        device=device,
+        dtype=dtype,
+        load_ms=round((loaded - started) * 1000, 1),
+        render_ms=round((rendered - loaded) * 1000, 1),
+    )
+
+
+def pixels_to_png(pixels, text_chunks=None):
+    """PNG bytes of [R, R, C] uint8 pixels, with `text_chunks` written into it."""
     info = PngImagePlugin.PngInfo()
-    for key, value in text_chunks.items():
+    for key, value in (text_chunks or {}).items():
         info.add_text(key, value)
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", pnginfo=info)
-    encoded = time.perf_counter()
-    consistency = None
-    if reference_latent is not None:
-        same = np.array_equal(np.asarray(reference_latent), np.asarray(latent))
-        consistency = (
-            1.0 if same else identity_consistency(pixels, _reference_pixels(G, model, reference_latent, device))
-        )
-    scored = time.perf_counter()
-    return RenderedImage(
-        png_bytes=buffer.getvalue(),
-        width=image.width,
-        height=image.height,
-        identity_consistency=consistency,
-        timings={
-            "load_ms": round((loaded - started) * 1000, 1),
-            "render_ms": round((rendered - loaded) * 1000, 1),
-            "encode_ms": round((encoded - rendered) * 1000, 1),
-            "score_ms": round((scored - encoded) * 1000, 1),
-            "device": device,
-        },
-    )
+    Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels).save(buffer, format="PNG", pnginfo=info)
+    return buffer.getvalue()
+
+
+def identity_score(*, model, pixels, latent, reference_latent):
+    """Identity consistency of `pixels` (a render of `latent`) against a render of
+    `reference_latent`: 1.0 when the latents are the same."""
+    if np.array_equal(np.asarray(reference_latent), np.asarray(latent)):
+        return 1.0
+    device = device_get()
+    G = generator_get(model=model, device=device)
+    return identity_consistency(pixels, _reference_pixels(G, model, reference_latent, device))
 
 
 # A persona's reference render is the same for every asset scored against it:

@@ -12,6 +12,7 @@ again by beat (generation_jobs_dispatch_pending) with backoff. A job sent
 twice still renders once: the worker's claim is a compare-and-set.
 """
 
+import hashlib
 import logging
 import os
 import socket
@@ -19,19 +20,25 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
+import numpy as np
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from audit.services import audit_record
-from brands.models import CREATE_ROLES
+from brands.models import CREATE_ROLES, Brand
 from brands.selectors import brand_role_require
 from config.celery import app as celery_app
-from content.services import asset_create, asset_file_save
-from generation.models import GenerationJob
+from content.services import (
+    StorageFailed,
+    asset_create,
+    asset_files_delete,
+    asset_files_delete_for_job,
+    asset_files_save,
+)
+from generation.models import GenerationJob, WorkerThroughput
 
 logger = logging.getLogger(__name__)
 
@@ -47,17 +54,33 @@ DISPATCH_BACKOFF_MAX_SECONDS = 300
 # purge). A duplicate is harmless: the claim renders a job once.
 REDISPATCH_AFTER = timedelta(minutes=15)
 DISPATCH_SWEEP_LIMIT = 500
+# A delivery of a job another live attempt holds (a batch mate of a batch in
+# progress) looks again after this many seconds: if that attempt dies, this
+# delivery takes the job over.
+BUSY_RECHECK_SECONDS = 15
 
 
 @dataclass(frozen=True)
 class JobRequest:
     """One image to render: `version` of `persona`, its identity scored against
-    `reference_version`, with `provenance` (persona facts) stored on the asset."""
+    `reference_version`, with `provenance` (persona facts) stored on the asset.
+
+    `latent` ([num_ws, w_dim] float32), when given, is what is rendered instead
+    of the version's own latent (a campaign's recipe applied to it); `noise_seed`
+    picks seeded noise (None: the model's constant noise); `output_format` a
+    content.formats.FORMATS key ("" keeps the generator's square output)."""
 
     persona: object
     version: object
     reference_version: object
     provenance: dict
+    latent: np.ndarray | None = None
+    noise_seed: int | None = None
+    output_format: str = ""
+
+
+class QuotaExceeded(ValidationError):
+    """The brand's monthly image quota would be passed."""
 
 
 @dataclass(frozen=True)
@@ -81,11 +104,14 @@ def worker_identity():
 # --- submitting ----------------------------------------------------------------
 
 
-def generation_jobs_submit(*, actor, brand, requests):
-    """Queue renders of the brand's personas in one transaction; each job is
-    dispatched to the broker only once the transaction has committed."""
+def generation_jobs_submit(*, actor, brand, requests, batch_key=""):
+    """Queue renders of the brand's personas in one transaction (the caller's, if
+    it has one), within the brand's monthly image quota; each job is dispatched
+    to the broker only once the transaction has committed. Jobs with the same
+    `batch_key` may be rendered together in one forward pass."""
     with transaction.atomic():
         brand_role_require(user=actor, brand=brand, roles=CREATE_ROLES)
+        images_quota_check(brand=brand, images=len(requests))
         jobs = []
         for request in requests:
             _job_request_check(request=request, brand=brand)
@@ -96,6 +122,10 @@ def generation_jobs_submit(*, actor, brand, requests):
                     version=request.version,
                     reference_version=request.reference_version,
                     provenance=request.provenance,
+                    latent=None if request.latent is None else np.asarray(request.latent, dtype="<f4").tobytes(),
+                    noise_seed=request.noise_seed,
+                    output_format=request.output_format,
+                    batch_key=batch_key,
                     model=request.persona.model,
                     requested_by=actor,
                     max_attempts=settings.GENERATION_MAX_ATTEMPTS,
@@ -113,6 +143,32 @@ def generation_jobs_submit(*, actor, brand, requests):
         job_ids = [job.pk for job in jobs]
         transaction.on_commit(lambda: generation_jobs_dispatch(job_ids=job_ids))
     return jobs
+
+
+def images_this_month(*, brand):
+    """Images the brand has queued this calendar month that count against its quota
+    (every job but the failed and cancelled ones)."""
+    month_start = timezone.localtime().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return (
+        GenerationJob.objects.for_brand(brand)
+        .filter(queued_at__gte=month_start)
+        .exclude(status__in=[Status.FAILED, Status.CANCELLED])
+        .count()
+    )
+
+
+def images_quota_check(*, brand, images):
+    """Refuse `images` more this month if they would pass the brand's quota. Locks
+    the brand's row until the caller's transaction ends, so two submissions
+    cannot both pass the same remaining quota."""
+    Brand.objects.select_for_update().filter(pk=brand.pk).first()
+    used = images_this_month(brand=brand)
+    if used + images > brand.monthly_image_quota:
+        raise QuotaExceeded(
+            f"This would queue {images} image(s), but brand {brand.name} has used {used} of its "
+            f"{brand.monthly_image_quota} images this month ({max(brand.monthly_image_quota - used, 0)} left).",
+            code="quota_exceeded",
+        )
 
 
 def _job_request_check(*, request, brand):
@@ -246,7 +302,8 @@ def generation_job_claim(*, job_id, worker):
             return None, RunOutcome(job_id=job_id, result="skipped")
         now = timezone.now()
         if job.status == Status.RUNNING and _attempt_alive(job, now):
-            wait = max(1.0, (job.lease_expires_at - now).total_seconds())
+            # Soon rather than at the lease's end: a batch holding it usually ends in seconds.
+            wait = min(BUSY_RECHECK_SECONDS, max(1.0, (job.lease_expires_at - now).total_seconds()))
             return None, RunOutcome(job_id=job_id, result="busy", retry_after=wait)
         if job.attempts >= job.max_attempts:
             if _job_give_up(job=job):
@@ -283,78 +340,258 @@ def _job_give_up(*, job):
     )
     if failed:
         audit_record(actor=None, brand=job.brand, action="generation_job.failed", target=job, after={"error": error})
+        _attempt_files_delete_on_commit(jobs=[job])
     return bool(failed)
+
+
+def _attempt_files_delete_on_commit(*, jobs):
+    """After commit, remove files that killed attempts of these (now finished,
+    asset-less) jobs may have written before dying."""
+    leftovers = [(job.brand.slug, job.pk, job.attempts) for job in jobs if job.attempts]
+    if leftovers:
+        transaction.on_commit(
+            lambda: [
+                asset_files_delete_for_job(brand_slug=slug, job_id=pk, attempts=attempts)
+                for slug, pk, attempts in leftovers
+            ]
+        )
+
+
+def generation_jobs_cancel(*, brand, job_ids):
+    """Cancel the brand's jobs among `job_ids` that are queued or running, in the
+    caller's transaction; returns how many. A running attempt finishes its
+    forward pass, then finds its claim gone and stores nothing."""
+    jobs = list(
+        GenerationJob.objects.for_brand(brand)
+        .select_for_update()
+        .select_related("brand")
+        .filter(pk__in=job_ids, status__in=[Status.QUEUED, Status.RUNNING])
+    )
+    GenerationJob.objects.for_brand(brand).filter(pk__in=[job.pk for job in jobs]).update(
+        status=Status.CANCELLED, finished_at=timezone.now(), lease_expires_at=None
+    )
+    _attempt_files_delete_on_commit(jobs=[job for job in jobs if job.status == Status.RUNNING])
+    return len(jobs)
 
 
 def generation_job_run(*, job_id, worker=None):
     """Process one delivery of a render task (called by the Celery task).
 
-    Whatever goes wrong in the render is recorded on the job as a readable
-    error; the worker process carries on with the next job.
+    The delivered job is claimed and, if it is on its first attempt and has a
+    batch key (a campaign's), fresh queued jobs with the same key are claimed
+    with it, up to the worker device's batch size, and rendered in one forward
+    pass. A job on a later attempt is rendered alone: an item that kills its
+    worker then fails on its own, not its batch mates with it. A delivery whose
+    own job is already finished still renders a batch of its key's queued jobs,
+    so a campaign keeps moving whichever of its messages arrives.
+
+    Whatever goes wrong in a render is recorded on the job as a readable error;
+    the worker process carries on with the next job.
     """
-    job, outcome = generation_job_claim(job_id=job_id, worker=worker or worker_identity())
-    if outcome is not None:
-        return outcome
-    attempt = job.attempts
+    worker = worker or worker_identity()
     # Imported here: the engine pulls in PyTorch (see generation/__init__.py).
-    from generation.rendering import ModelUnavailable, latent_render
+    from generation.rendering import device_get
 
-    model = job.model
-    provenance = {
-        "generator": "persona-studio stylegan",
-        "model": model.slug,
-        "model_sha256": model.sha256,
-        **job.provenance,
-        "job": job.pk,
-        "noise_mode": "const",
-    }
-    try:
-        image = latent_render(
-            model=model,
-            latent=job.version.latent_array(),
-            text_chunks={"AI-Generated": "true", "Software": "Persona Studio", "Model": model.slug},
-            reference_latent=job.reference_version.latent_array(),
+    batch_size = batch_size_for(device_get())
+    job, outcome = generation_job_claim(job_id=job_id, worker=worker)
+    if outcome is not None and outcome.result != "skipped":
+        return outcome
+    batch = [job] if job is not None else []
+    if job is None or job.attempts == 1:
+        batch_key = job.batch_key if job is not None else _batch_key_of(job_id)
+        if batch_key:
+            batch += _batch_mates_claim(batch_key=batch_key, worker=worker, limit=batch_size - len(batch))
+    if not batch:
+        return outcome
+    results = jobs_render(jobs=batch, batch_size=batch_size, worker=worker)
+    return RunOutcome(job_id=job_id, result=results.get(job_id, "skipped"))
+
+
+def batch_size_for(device):
+    return settings.GENERATION_BATCH_SIZE.get(device.split(":")[0], 1)
+
+
+def _batch_key_of(job_id):
+    return GenerationJob.objects.unscoped().filter(pk=job_id).values_list("batch_key", flat=True).first() or ""
+
+
+def _batch_mates_claim(*, batch_key, worker, limit):
+    """Claim up to `limit` queued, never-attempted jobs with `batch_key`, oldest
+    first. Each claim is the same compare-and-set as generation_job_claim's, so
+    two workers on one campaign never take the same job."""
+    claimed = []
+    if limit <= 0:
+        return claimed
+    jobs = GenerationJob.objects.unscoped()
+    candidates = jobs.filter(batch_key=batch_key, status=Status.QUEUED, attempts=0).order_by("pk")
+    for candidate_id in candidates.values_list("pk", flat=True)[: limit * 4]:
+        now = timezone.now()
+        won = jobs.filter(pk=candidate_id, status=Status.QUEUED, attempts=0).update(
+            status=Status.RUNNING,
+            attempts=1,
+            claimed_by=worker,
+            lease_expires_at=now + timedelta(seconds=settings.GENERATION_LEASE_SECONDS),
+            started_at=now,
         )
+        if won:
+            claimed.append(_job_with_relations(candidate_id))
+            if len(claimed) == limit:
+                break
+    return claimed
+
+
+def _job_with_relations(job_id):
+    return (
+        GenerationJob.objects.unscoped()
+        .select_related("persona__brand", "persona__model", "version", "reference_version", "model", "brand")
+        .get(pk=job_id)
+    )
+
+
+def jobs_render(*, jobs, batch_size, worker):
+    """Render claimed jobs of one model in forward passes of `batch_size`, each
+    distinct (latent, noise seed) once, and store each job's asset.
+
+    Returns {job id: "succeeded" | "failed" | "skipped"} ("skipped": the job was
+    cancelled or taken over meanwhile; nothing of it is stored)."""
+    from generation.rendering import ModelUnavailable, identity_score, latents_render_batch, pixels_to_png
+    from generation.stylegan import __version__ as engine_version
+
+    started = time.perf_counter()
+    model = jobs[0].model
+    if any(job.model_id != model.pk for job in jobs):
+        raise ValueError("jobs_render renders jobs of one model at a time")
+    renders = {}  # (latent sha256, noise seed) -> index into the batch's inputs
+    latents, noise_seeds = [], []
+    for job in jobs:
+        latent = job.render_latent()
+        key = (hashlib.sha256(latent.tobytes()).hexdigest(), job.noise_seed)
+        if key not in renders:
+            renders[key] = len(latents)
+            latents.append(latent)
+            noise_seeds.append(job.noise_seed)
+        job.render_key = key
+    try:
+        batch = latents_render_batch(model=model, latents=latents, noise_seeds=noise_seeds, batch_size=batch_size)
     except ModelUnavailable as exc:
-        generation_job_fail(job=job, attempt=attempt, error=str(exc))
-        return RunOutcome(job_id=job_id, result="failed")
+        return {job.pk: _job_fail_result(job, str(exc)) for job in jobs}
     except Exception as exc:
-        logger.exception("Render of generation job %s failed", job.pk)
-        generation_job_fail(job=job, attempt=attempt, error=f"Render failed: {type(exc).__name__}: {exc}")
-        return RunOutcome(job_id=job_id, result="failed")
-    asset = generation_job_succeed(job=job, attempt=attempt, image=image, provenance=provenance)
-    return RunOutcome(job_id=job_id, result="succeeded" if asset is not None else "skipped")
+        logger.exception("Render of generation jobs %s failed", [job.pk for job in jobs])
+        error = f"Render failed: {type(exc).__name__}: {exc}"
+        return {job.pk: _job_fail_result(job, error) for job in jobs}
+    results = {}
+    for job in jobs:
+        item_started = time.perf_counter()
+        index = renders[job.render_key]
+        pixels = batch.pixels[index]
+        text_chunks = {"AI-Generated": "true", "Software": "Persona Studio", "Model": model.slug}
+        try:
+            score = identity_score(
+                model=model,
+                pixels=pixels,
+                latent=latents[index],
+                reference_latent=job.reference_version.latent_array(),
+            )
+            png = pixels_to_png(pixels, text_chunks=text_chunks)
+        except Exception as exc:
+            logger.exception("Scoring or encoding generation job %s failed", job.pk)
+            results[job.pk] = _job_fail_result(job, f"Encoding failed: {type(exc).__name__}: {exc}")
+            continue
+        provenance = {
+            "generator": "persona-studio stylegan",
+            "engine_version": engine_version,
+            "model": model.slug,
+            "model_sha256": model.sha256,
+            **job.provenance,
+            "job": job.pk,
+            "rendered_latent_sha256": job.render_key[0],
+            "noise_mode": "const" if job.noise_seed is None else "seeded",
+            "noise_seed": job.noise_seed,
+            "truncation_centre": model.truncation_centre,
+            "output_format": job.output_format or "master",
+            "device": batch.device,
+            "dtype": batch.dtype,
+            "batch_size": batch_size,
+            "batch_images": len(latents),
+        }
+        timings = {
+            "queue_wait_ms": round((job.started_at - job.queued_at).total_seconds() * 1000, 1),
+            "load_ms": batch.load_ms,
+            "render_ms": round(batch.render_ms / len(jobs), 1),
+            "batch_render_ms": batch.render_ms,
+            "device": batch.device,
+        }
+        asset = generation_job_succeed(
+            job=job,
+            attempt=job.attempts,
+            png_bytes=png,
+            identity_consistency=score,
+            provenance=provenance,
+            timings=timings,
+            encode_started=item_started,
+        )
+        results[job.pk] = "succeeded" if asset is not None else _outcome_after_store_refused(job)
+    stored = sum(result == "succeeded" for result in results.values())
+    if stored:
+        _throughput_record(
+            worker=worker, model=model, batch=batch, batch_size=batch_size, images=stored,
+            seconds=time.perf_counter() - started,
+        )  # fmt: skip
+    return results
 
 
-def generation_job_succeed(*, job, attempt, image, provenance):
-    """Store the image as an Asset and mark the job succeeded, if `attempt`
-    still holds the claim; returns the asset, or None if it did not."""
-    save_started = time.perf_counter()
-    image_name = asset_file_save(persona=job.persona, png_bytes=image.png_bytes)
+def _job_fail_result(job, error):
+    generation_job_fail(job=job, attempt=job.attempts, error=error)
+    return "failed"
+
+
+def _outcome_after_store_refused(job):
+    status = GenerationJob.objects.unscoped().filter(pk=job.pk).values_list("status", flat=True).first()
+    return "failed" if status == Status.FAILED else "skipped"
+
+
+def _throughput_record(*, worker, model, batch, batch_size, images, seconds):
+    WorkerThroughput.objects.update_or_create(
+        worker=worker.rpartition(":")[0] or worker,
+        model=model,
+        device=batch.device,
+        batch_size=batch_size,
+        defaults={"dtype": batch.dtype, "images": images, "seconds": seconds, "measured_at": timezone.now()},
+    )
+
+
+def generation_job_succeed(*, job, attempt, png_bytes, identity_consistency, provenance, timings, encode_started):
+    """Store the job's files and asset and mark the job succeeded, if `attempt`
+    still holds the claim; returns the asset, or None if it did not (the job
+    was cancelled or taken over: its files are removed, nothing refers to them)
+    or storage failed (the job is failed with the reason)."""
+    try:
+        files = asset_files_save(
+            job=job, attempt=attempt, png_bytes=png_bytes, output_format=job.output_format
+        )
+    except StorageFailed as exc:
+        generation_job_fail(job=job, attempt=attempt, error=str(exc))
+        return None
     asset = None
     try:
         with transaction.atomic():
-            finished = timezone.now()
-            timings = {
-                "queue_wait_ms": round((job.started_at - job.queued_at).total_seconds() * 1000, 1),
-                **image.timings,
-                "save_ms": round((time.perf_counter() - save_started) * 1000, 1),
-            }
+            timings = {**timings, "encode_save_ms": round((time.perf_counter() - encode_started) * 1000, 1)}
             succeeded = (
                 GenerationJob.objects.unscoped()
                 .filter(pk=job.pk, status=Status.RUNNING, attempts=attempt)
-                .update(status=Status.SUCCEEDED, finished_at=finished, timings=timings, error="", lease_expires_at=None)
-            )
+                .update(
+                    status=Status.SUCCEEDED, finished_at=timezone.now(), timings=timings, error="",
+                    lease_expires_at=None,
+                )
+            )  # fmt: skip
             if succeeded:
                 asset = asset_create(
                     actor=None,
                     persona=job.persona,
                     version=job.version,
                     job=job,
-                    image_name=image_name,
-                    width=image.width,
-                    height=image.height,
-                    identity_consistency=image.identity_consistency,
+                    files=files,
+                    identity_consistency=identity_consistency,
                     provenance=provenance,
                 )
                 audit_record(
@@ -366,7 +603,7 @@ def generation_job_succeed(*, job, attempt, image, provenance):
                 )
     finally:
         if asset is None:
-            default_storage.delete(image_name)
+            asset_files_delete(files=files)
     return asset
 
 

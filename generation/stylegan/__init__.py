@@ -25,7 +25,9 @@ This package imports no Django. Public API::
     cache = sg.ModelCache(max_size=2)                # per-process LRU of generators
     G = cache.get("models/demo", device="cuda")
 
-- ``noise_mode``: "const" (the stored per-layer noise, deterministic), "random"
+- ``noise_mode``: "const" (the stored per-layer noise, deterministic), "seeded" (with
+  ``noise_seeds=[...]``, one per sample: None keeps the constant noise, an int draws
+  that sample's noise from the seed, the same on every device: a persona's variants), "random"
   (fresh noise from torch's RNG), "shared" (fresh noise, one draw for the whole batch, so
   that images differ only by their latents) or "none".
 - ``truncation_psi`` pulls w towards a centre, ``truncation_cutoff`` truncates only the
@@ -57,6 +59,9 @@ This package imports no Django. Public API::
 
 The operators' command line is ``python -m generation.stylegan --help``.
 """
+
+# Recorded in every asset's provenance: renders are reproducible within one version.
+__version__ = "1.1.0"
 
 from .cache import ModelCache
 from .checkpoint import CheckpointError, file_sha256, load_generator, read_config, save_generator

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -75,16 +76,24 @@ class SynthesisLayer(nn.Module):
         self.register_buffer("noise_const", torch.randn(resolution, resolution))
         self.register_buffer("resample_filter", resample_filter, persistent=False)
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "const", noise_seeds: list | None = None
+    ) -> torch.Tensor:
+        """noise_seeds: with noise_mode "seeded", one per sample: None for the stored
+        constant noise, an int for noise drawn from that seed (see seeded_noise)."""
         styles = self.affine(w)
         noise = None
-        if noise_mode in ("random", "shared"):
+        if noise_mode == "seeded":
+            noise = self.seeded_noise(noise_seeds, x.shape[0]).to(x.device) * self.noise_strength
+        elif noise_mode in ("random", "shared"):
             samples = x.shape[0] if noise_mode == "random" else 1
             noise = torch.randn(samples, 1, self.resolution, self.resolution, device=x.device) * self.noise_strength
         elif noise_mode == "const":
             noise = self.noise_const * self.noise_strength
         elif noise_mode != "none":
-            raise ValueError(f"noise_mode must be 'const', 'random', 'shared' or 'none', got {noise_mode!r}")
+            raise ValueError(
+                f"noise_mode must be 'const', 'seeded', 'random', 'shared' or 'none', got {noise_mode!r}"
+            )
         return ops.modulated_conv2d(
             x,
             self.weight,
@@ -98,6 +107,23 @@ class SynthesisLayer(nn.Module):
             gain=math.sqrt(2),
             clamp=self.conv_clamp,
         )
+
+
+    def seeded_noise(self, noise_seeds: list | None, batch: int) -> torch.Tensor:
+        """[N, 1, R, R] float32 on the CPU: sample i's noise is the stored constant
+        when its seed is None, else a standard normal drawn by NumPy's PCG64 from
+        (seed, resolution, up), so every device and batch composition gets the
+        same noise for the same seed and layer."""
+        if noise_seeds is None or len(noise_seeds) != batch:
+            raise ValueError(f"noise_mode 'seeded' needs one noise seed (or None) per sample, {batch} in all")
+        planes = []
+        for seed in noise_seeds:
+            if seed is None:
+                planes.append(self.noise_const.detach().float().cpu())
+            else:
+                rng = np.random.default_rng([int(seed), self.resolution, self.up])
+                planes.append(torch.from_numpy(rng.standard_normal((self.resolution, self.resolution), np.float32)))
+        return torch.stack(planes)[:, None]
 
 
 class ToRGBLayer(nn.Module):

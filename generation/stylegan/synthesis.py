@@ -41,18 +41,23 @@ class SynthesisBlock(nn.Module):
         self.register_buffer("resample_filter", resample_filter, persistent=False)
 
     def forward(
-        self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor, noise_mode: str = "const"
+        self,
+        x: torch.Tensor | None,
+        img: torch.Tensor | None,
+        ws: torch.Tensor,
+        noise_mode: str = "const",
+        noise_seeds: list | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """x: [N, I, R/2, R/2] features (None at 4×4); img: [N, C, R/2, R/2] or None;
         ws: [N, num_conv + 1, w_dim] -> (x [N, O, R, R], img float32 [N, C, R, R])."""
         dtype = torch.float16 if self.use_fp16 and ws.is_cuda else torch.float32
         if self.resolution == 4:
             x = self.const.to(dtype).unsqueeze(0).repeat(ws.shape[0], 1, 1, 1)
-            x = self.conv1(x, ws[:, 0], noise_mode=noise_mode)
+            x = self.conv1(x, ws[:, 0], noise_mode=noise_mode, noise_seeds=noise_seeds)
         else:
             x = x.to(dtype)
-            x = self.conv0(x, ws[:, 0], noise_mode=noise_mode)
-            x = self.conv1(x, ws[:, 1], noise_mode=noise_mode)
+            x = self.conv0(x, ws[:, 0], noise_mode=noise_mode, noise_seeds=noise_seeds)
+            x = self.conv1(x, ws[:, 1], noise_mode=noise_mode, noise_seeds=noise_seeds)
         y = self.torgb(x, ws[:, self.num_conv]).to(torch.float32)
         img = y if img is None else ops.upsample2d(img, self.resample_filter) + y
         return x, img
@@ -70,7 +75,8 @@ class SynthesisNetwork(nn.Module):
         for resolution in self.block_resolutions:
             setattr(self, f"b{resolution}", SynthesisBlock(config, resolution, resample_filter))
 
-    def forward(self, ws: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
+    def forward(self, ws: torch.Tensor, noise_mode: str = "const", noise_seeds: list | None = None) -> torch.Tensor:
+        """noise_seeds: with noise_mode "seeded", [N] ints or None (see SynthesisLayer.seeded_noise)."""
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
             raise ValueError(f"ws must have shape [N, {self.num_ws}, {self.w_dim}], got {tuple(ws.shape)}")
         ws = ws.to(torch.float32)
@@ -78,6 +84,7 @@ class SynthesisNetwork(nn.Module):
         first_row = 0
         for resolution in self.block_resolutions:
             block = getattr(self, f"b{resolution}")
-            x, img = block(x, img, ws[:, first_row : first_row + block.num_conv + 1], noise_mode=noise_mode)
+            rows = ws[:, first_row : first_row + block.num_conv + 1]
+            x, img = block(x, img, rows, noise_mode=noise_mode, noise_seeds=noise_seeds)
             first_row += block.num_conv
         return img

@@ -2,9 +2,9 @@
 and tasks, plus two test-only additions that live here, not in production code:
 
 - a task that reports which `platform` module the worker process imported;
-- a fault: rendering with the model whose slug is CRASH_MODEL_SLUG kills the
-  worker's pool process mid-render, as an out-of-memory kill or a segfault in
-  a CUDA kernel would.
+- faults: rendering with the model whose slug is CRASH_MODEL_SLUG, or any
+  image with noise seed CRASH_NOISE_SEED, kills the worker's pool process
+  mid-render, as an out-of-memory kill or a segfault in a CUDA kernel would.
 """
 
 import os
@@ -13,17 +13,18 @@ from config.celery import app
 from generation import rendering
 
 CRASH_MODEL_SLUG = "crash-worker"
+CRASH_NOISE_SEED = 13
 
-_latent_render = rendering.latent_render
+_latents_render_batch = rendering.latents_render_batch
 
 
-def _latent_render_or_die(*, model, **kwargs):
-    if model.slug == CRASH_MODEL_SLUG:
+def _latents_render_batch_or_die(*, model, noise_seeds, **kwargs):
+    if model.slug == CRASH_MODEL_SLUG or CRASH_NOISE_SEED in noise_seeds:
         os._exit(9)
-    return _latent_render(model=model, **kwargs)
+    return _latents_render_batch(model=model, noise_seeds=noise_seeds, **kwargs)
 
 
-rendering.latent_render = _latent_render_or_die
+rendering.latents_render_batch = _latents_render_batch_or_die
 
 
 @app.task(name="tests.platform_module")

@@ -1,0 +1,326 @@
+"""Campaigns: a brand's matrix of persona versions × looks × poses × formats ×
+variants, queued as render jobs in one transaction.
+
+An item is a recipe, never a persona change: its look and pose are applied to
+the pinned version's latent (NumPy, in this process) and the job renders that
+latent; the persona keeps its versions as they were.
+"""
+
+import itertools
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from audit.services import audit_record
+from avatars.latents import latent_validate
+from avatars.models import LibraryItem
+from avatars.selectors import persona_reference_version
+from avatars.services import library_change, persona_provenance
+from brands.models import CREATE_ROLES
+from brands.selectors import brand_role_require
+from content.formats import FORMATS
+from generation.models import GenerationJob
+from generation.services.jobs import JobRequest, generation_jobs_cancel, generation_jobs_submit
+
+from .models import Campaign, CampaignItem
+from .selectors import throughput_basis
+
+MAX_IMAGES = 2000
+MAX_VARIANTS = 16
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a campaign costs: `images` (one per item), `renders` (forward passes:
+    formats of one recipe share one), and `seconds` of worker time from the
+    throughput workers measured (None until a worker has measured the model)."""
+
+    images: int
+    renders: int
+    seconds: float | None
+    basis: list
+
+    def as_dict(self):
+        return {"images": self.images, "renders": self.renders, "seconds": self.seconds, "basis": self.basis}
+
+
+@dataclass(frozen=True)
+class _Recipe:
+    version: object
+    look: object
+    pose: object
+    latent: object
+    params: dict
+
+
+def campaign_plan(*, actor, brand, versions, looks=(), poses=(), formats, variants):
+    """Check a campaign's matrix and compute each recipe's latent; writes nothing.
+    Returns (recipes, formats, variants): the items are recipes × formats × variants."""
+    brand_role_require(user=actor, brand=brand, roles=CREATE_ROLES)
+    versions, looks, poses, formats = list(versions), list(looks), list(poses), list(formats)
+    errors = {}
+    if not versions:
+        errors["versions"] = "Choose at least one persona."
+    for version in versions:
+        if version.brand_id != brand.pk:
+            errors["versions"] = f"Version {version.pk} is not one of brand {brand.slug}'s personas."
+    for field, items, kind in (("looks", looks, LibraryItem.Kind.LOOK), ("poses", poses, LibraryItem.Kind.POSE)):
+        for item in items:
+            if item.brand_id != brand.pk:
+                errors[field] = f"{item.name} is not in brand {brand.slug}'s library."
+            elif item.kind != kind:
+                errors[field] = f"{item.name} is a {item.kind}, not a {kind}."
+    if not formats:
+        errors["formats"] = "Choose at least one format."
+    unknown = [fmt for fmt in formats if fmt not in FORMATS]
+    if unknown:
+        errors["formats"] = f"Unknown format {unknown[0]!r}; the formats are {', '.join(FORMATS)}."
+    if not isinstance(variants, int) or not 1 <= variants <= MAX_VARIANTS:
+        errors["variants"] = f"Variants must be a whole number from 1 to {MAX_VARIANTS}, got {variants!r}."
+    if errors:
+        raise ValidationError(errors)
+    images = len(versions) * max(len(looks), 1) * max(len(poses), 1) * len(formats) * variants
+    if images > MAX_IMAGES:
+        raise ValidationError(f"This campaign would make {images} images; one campaign makes at most {MAX_IMAGES}.")
+    recipes = [
+        _recipe(actor=actor, brand=brand, version=version, look=look, pose=pose)
+        for version in versions
+        for look in looks or [None]
+        for pose in poses or [None]
+    ]
+    return recipes, sorted(set(formats), key=list(FORMATS).index), variants
+
+
+def _recipe(*, actor, brand, version, look, pose):
+    persona = version.persona
+    latent = version.latent_array()
+    written = {}
+    for item in (look, pose):
+        if item is None:
+            continue
+        change = library_change(actor=actor, brand=brand, persona=persona, item=item)
+        overlap = set(change.rows) & set(written)
+        if overlap:
+            raise ValidationError(
+                f"{item.name} and {written[min(overlap)]} both change rows {sorted(overlap)} of "
+                f"@{persona.handle}'s latent; choose a look and a pose on different layer groups."
+            )
+        written.update(dict.fromkeys(change.rows, item.name))
+        latent = change.apply(latent)
+    model = persona.model
+    latent_validate(latent, num_ws=model.num_ws, w_dim=model.w_dim, model_name=model.slug)
+    params = {
+        "look": _item_params(look),
+        "pose": _item_params(pose),
+    }
+    return _Recipe(version=version, look=look, pose=pose, latent=latent, params=params)
+
+
+def _item_params(item):
+    if item is None:
+        return None
+    return {"id": item.pk, "name": item.name, "layer_group": item.layer_group, **item.recipe}
+
+
+def campaign_estimate(*, actor, brand, versions, looks=(), poses=(), formats, variants):
+    recipes, formats, variants = campaign_plan(
+        actor=actor, brand=brand, versions=versions, looks=looks, poses=poses, formats=formats, variants=variants
+    )
+    return _estimate(recipes=recipes, formats=formats, variants=variants)
+
+
+def _estimate(*, recipes, formats, variants):
+    images_per_model = {}
+    for recipe in recipes:
+        model = recipe.version.persona.model
+        images_per_model[model] = images_per_model.get(model, 0) + len(formats) * variants
+    seconds, basis = 0.0, []
+    for model, images in images_per_model.items():
+        measured = throughput_basis(model=model)
+        if measured is None:
+            seconds = None
+            basis.append({"model": model.slug, "measured": False})
+            continue
+        if seconds is not None:
+            seconds += images / measured.images_per_second
+        basis.append(
+            {
+                "model": model.slug,
+                "measured": True,
+                "worker": measured.worker,
+                "device": measured.device,
+                "dtype": measured.dtype,
+                "batch_size": measured.batch_size,
+                "images_per_second": round(measured.images_per_second, 3),
+                "measured_at": measured.measured_at.isoformat(),
+            }
+        )
+    images = sum(images_per_model.values())
+    return Estimate(
+        images=images,
+        renders=len(recipes) * variants,
+        seconds=None if seconds is None else round(seconds, 1),
+        basis=basis,
+    )
+
+
+def campaign_submit(
+    *, actor, brand, name, versions, formats, looks=(), poses=(), variants=1, brief="", idempotency_key=""
+):
+    """Create a campaign and queue every item's render job, all in one transaction.
+
+    With an `idempotency_key` already used by the brand, returns that campaign
+    and queues nothing. Refused, with nothing queued, when the matrix is bad or
+    would pass the brand's monthly image quota."""
+    brand_role_require(user=actor, brand=brand, roles=CREATE_ROLES)
+    if idempotency_key:
+        existing = Campaign.objects.for_brand(brand).filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing
+    if not name.strip():
+        raise ValidationError({"name": "Give the campaign a name."})
+    recipes, formats, variants = campaign_plan(
+        actor=actor, brand=brand, versions=versions, looks=looks, poses=poses, formats=formats, variants=variants
+    )
+    estimate = _estimate(recipes=recipes, formats=formats, variants=variants)
+    try:
+        with transaction.atomic():
+            campaign = Campaign.objects.create(
+                brand=brand,
+                name=name.strip(),
+                brief=brief,
+                formats=formats,
+                variants=variants,
+                idempotency_key=idempotency_key,
+                estimate=estimate.as_dict(),
+                created_by=actor,
+            )
+            campaign.versions.set({recipe.version for recipe in recipes})
+            campaign.looks.set(looks)
+            campaign.poses.set(poses)
+            _items_submit(actor=actor, brand=brand, campaign=campaign, recipes=recipes)
+            audit_record(
+                actor=actor,
+                brand=brand,
+                action="campaign.submitted",
+                target=campaign,
+                after={"name": campaign.name, "idempotency_key": idempotency_key, **estimate.as_dict()},
+            )
+    except IntegrityError:
+        existing = idempotency_key and Campaign.objects.for_brand(brand).filter(idempotency_key=idempotency_key).first()
+        if existing:
+            # A concurrent request with the same key won; its campaign is this one.
+            return existing
+        raise
+    return campaign
+
+
+def _items_submit(*, actor, brand, campaign, recipes):
+    combinations = list(itertools.product(recipes, campaign.formats, range(campaign.variants)))
+    references = {}
+    requests = []
+    for recipe, output_format, variant in combinations:
+        persona = recipe.version.persona
+        if persona.pk not in references:
+            references[persona.pk] = persona_reference_version(brand=brand, persona=persona)
+        reference = references[persona.pk]
+        requests.append(
+            JobRequest(
+                persona=persona,
+                version=recipe.version,
+                reference_version=reference,
+                provenance={
+                    **persona_provenance(persona=persona, version=recipe.version, reference=reference),
+                    "campaign": campaign.pk,
+                    "recipe": {**recipe.params, "format": output_format, "variant": variant},
+                },
+                latent=recipe.latent,
+                noise_seed=None if variant == 0 else variant,
+                output_format=output_format,
+            )
+        )
+    jobs = generation_jobs_submit(actor=actor, brand=brand, requests=requests, batch_key=campaign.batch_key)
+    CampaignItem.objects.bulk_create(
+        CampaignItem(
+            brand=brand,
+            campaign=campaign,
+            version=recipe.version,
+            look=recipe.look,
+            pose=recipe.pose,
+            output_format=output_format,
+            variant=variant,
+            job=job,
+        )
+        for (recipe, output_format, variant), job in zip(combinations, jobs, strict=True)
+    )
+
+
+def campaign_cancel(*, actor, brand, campaign):
+    """Cancel the campaign's queued and running items. Running ones finish their
+    forward pass and store nothing. Returns how many items were cancelled."""
+    brand_role_require(user=actor, brand=brand, roles=CREATE_ROLES)
+    _campaign_of_brand(campaign, brand)
+    with transaction.atomic():
+        locked = Campaign.objects.for_brand(brand).select_for_update().get(pk=campaign.pk)
+        if locked.cancelled_at is not None:
+            raise ValidationError(f"Campaign {campaign.name} was already cancelled at {locked.cancelled_at:%H:%M}.")
+        job_ids = list(CampaignItem.objects.for_brand(brand).filter(campaign=campaign).values_list("job_id", flat=True))
+        cancelled = generation_jobs_cancel(brand=brand, job_ids=job_ids)
+        locked.cancelled_at = timezone.now()
+        locked.save(update_fields=["cancelled_at"])
+        audit_record(
+            actor=actor, brand=brand, action="campaign.cancelled", target=locked, after={"items_cancelled": cancelled}
+        )
+    campaign.cancelled_at = locked.cancelled_at
+    return cancelled
+
+
+def campaign_item_retry(*, actor, brand, item):
+    """Queue a failed item again as a new job (within the quota); the failed job
+    stays in the history."""
+    brand_role_require(user=actor, brand=brand, roles=CREATE_ROLES)
+    if item.brand_id != brand.pk:
+        raise ValidationError("No such campaign item.")
+    with transaction.atomic():
+        item = CampaignItem.objects.for_brand(brand).select_for_update().select_related("job", "campaign").get(
+            pk=item.pk
+        )
+        if item.campaign.cancelled_at is not None:
+            raise ValidationError("The campaign was cancelled; its items are not retried.")
+        failed = item.job
+        if failed.status != GenerationJob.Status.FAILED:
+            raise ValidationError(f"Only a failed item can be retried; this one is {failed.get_status_display()}.")
+        [job] = generation_jobs_submit(
+            actor=actor,
+            brand=brand,
+            requests=[
+                JobRequest(
+                    persona=failed.persona,
+                    version=failed.version,
+                    reference_version=failed.reference_version,
+                    provenance=failed.provenance,
+                    latent=failed.render_latent(),
+                    noise_seed=failed.noise_seed,
+                    output_format=failed.output_format,
+                )
+            ],
+            batch_key=item.campaign.batch_key,
+        )
+        item.job = job
+        item.save(update_fields=["job"])
+        audit_record(
+            actor=actor,
+            brand=brand,
+            action="campaign_item.retried",
+            target=item,
+            before={"job": failed.pk, "error": failed.error},
+            after={"job": job.pk},
+        )
+    return item
+
+
+def _campaign_of_brand(campaign, brand):
+    if campaign.brand_id != brand.pk:
+        raise ValidationError(f"Campaign {campaign.pk} does not belong to brand {brand.slug}.")
