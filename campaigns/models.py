@@ -16,10 +16,10 @@ class Campaign(models.Model):
     brand = models.ForeignKey("brands.Brand", on_delete=models.CASCADE, related_name="campaigns")
     name = models.CharField(max_length=120)
     brief = models.TextField(blank=True)
-    versions = models.ManyToManyField("avatars.PersonaVersion", related_name="campaigns")
-    # Empty: the personas as pinned, without a look (or pose).
-    looks = models.ManyToManyField("avatars.LibraryItem", related_name="look_campaigns", blank=True)
-    poses = models.ManyToManyField("avatars.LibraryItem", related_name="pose_campaigns", blank=True)
+    # What was asked for: {"versions": [PersonaVersion ids], "looks": [LibraryItem
+    # ids], "poses": [...]}; no looks (or poses) means the personas as pinned.
+    # The items are the source of truth of what is rendered.
+    matrix = models.JSONField()
     formats = models.JSONField()
     variants = models.PositiveSmallIntegerField()
     # The same key from the same brand again is the same campaign, never a second one.

@@ -191,15 +191,17 @@ def campaign_submit(
                 brand=brand,
                 name=name.strip(),
                 brief=brief,
+                matrix={
+                    "versions": sorted({recipe.version.pk for recipe in recipes}),
+                    "looks": [look.pk for look in looks],
+                    "poses": [pose.pk for pose in poses],
+                },
                 formats=formats,
                 variants=variants,
                 idempotency_key=idempotency_key,
                 estimate=estimate.as_dict(),
                 created_by=actor,
             )
-            campaign.versions.set({recipe.version for recipe in recipes})
-            campaign.looks.set(looks)
-            campaign.poses.set(poses)
             _items_submit(actor=actor, brand=brand, campaign=campaign, recipes=recipes)
             audit_record(
                 actor=actor,

@@ -513,6 +513,9 @@ def jobs_render(*, jobs, batch_size, worker):
             "dtype": batch.dtype,
             "batch_size": batch_size,
             "batch_images": len(latents),
+            # The size of the forward pass this image was in: the convolution algorithm,
+            # hence the last bits, depend on it (asset verification renders at this size).
+            "forward_batch_size": min(batch_size, len(latents) - index // batch_size * batch_size),
         }
         timings = {
             "queue_wait_ms": round((job.started_at - job.queued_at).total_seconds() * 1000, 1),
