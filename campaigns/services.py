@@ -85,7 +85,7 @@ def campaign_plan(*, actor, brand, versions, looks=(), poses=(), formats, varian
     if images > MAX_IMAGES:
         raise ValidationError(f"This campaign would make {images} images; one campaign makes at most {MAX_IMAGES}.")
     recipes = [
-        _recipe(actor=actor, brand=brand, version=version, look=look, pose=pose)
+        recipe_build(actor=actor, brand=brand, version=version, look=look, pose=pose)
         for version in versions
         for look in looks or [None]
         for pose in poses or [None]
@@ -93,7 +93,8 @@ def campaign_plan(*, actor, brand, versions, looks=(), poses=(), formats, varian
     return recipes, sorted(set(formats), key=list(FORMATS).index), variants
 
 
-def _recipe(*, actor, brand, version, look, pose):
+def recipe_build(*, actor, brand, version, look, pose):
+    """`version` with `look` then `pose` applied (either may be None), checked."""
     persona = version.persona
     latent = version.latent_array()
     written = {}
@@ -286,8 +287,8 @@ def campaign_item_retry(*, actor, brand, item):
     if item.brand_id != brand.pk:
         raise ValidationError("No such campaign item.")
     with transaction.atomic():
-        item = CampaignItem.objects.for_brand(brand).select_for_update().select_related("job", "campaign").get(
-            pk=item.pk
+        item = (
+            CampaignItem.objects.for_brand(brand).select_for_update().select_related("job", "campaign").get(pk=item.pk)
         )
         if item.campaign.cancelled_at is not None:
             raise ValidationError("The campaign was cancelled; its items are not retried.")

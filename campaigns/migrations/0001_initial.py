@@ -6,64 +6,119 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('avatars', '0005_identityfingerprint'),
-        ('brands', '0002_layergrouppermission'),
-        ('generation', '0011_campaign_jobs_throughput'),
+        ("avatars", "0005_identityfingerprint"),
+        ("brands", "0002_layergrouppermission"),
+        ("generation", "0011_campaign_jobs_throughput"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Campaign',
+            name="Campaign",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=120)),
-                ('brief', models.TextField(blank=True)),
-                ('matrix', models.JSONField()),
-                ('formats', models.JSONField()),
-                ('variants', models.PositiveSmallIntegerField()),
-                ('idempotency_key', models.CharField(blank=True, max_length=120)),
-                ('estimate', models.JSONField(default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('cancelled_at', models.DateTimeField(blank=True, null=True)),
-                ('brand', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='campaigns', to='brands.brand')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=120)),
+                ("brief", models.TextField(blank=True)),
+                ("matrix", models.JSONField()),
+                ("formats", models.JSONField()),
+                ("variants", models.PositiveSmallIntegerField()),
+                ("idempotency_key", models.CharField(blank=True, max_length=120)),
+                ("estimate", models.JSONField(default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("cancelled_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "brand",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="campaigns", to="brands.brand"
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='CampaignItem',
+            name="CampaignItem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('output_format', models.CharField(max_length=8)),
-                ('variant', models.PositiveSmallIntegerField()),
-                ('brand', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='brands.brand')),
-                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='items', to='campaigns.campaign')),
-                ('job', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='campaign_item', to='generation.generationjob')),
-                ('look', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='avatars.libraryitem')),
-                ('pose', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='avatars.libraryitem')),
-                ('version', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='avatars.personaversion')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("output_format", models.CharField(max_length=8)),
+                ("variant", models.PositiveSmallIntegerField()),
+                (
+                    "brand",
+                    models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name="+", to="brands.brand"),
+                ),
+                (
+                    "campaign",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="items", to="campaigns.campaign"
+                    ),
+                ),
+                (
+                    "job",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="campaign_item",
+                        to="generation.generationjob",
+                    ),
+                ),
+                (
+                    "look",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="avatars.libraryitem",
+                    ),
+                ),
+                (
+                    "pose",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="avatars.libraryitem",
+                    ),
+                ),
+                (
+                    "version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="avatars.personaversion"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['pk'],
+                "ordering": ["pk"],
             },
         ),
         migrations.AddConstraint(
-            model_name='campaign',
-            constraint=models.UniqueConstraint(condition=models.Q(('idempotency_key', ''), _negated=True), fields=('brand', 'idempotency_key'), name='campaign_unique_brand_idempotency_key'),
+            model_name="campaign",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("idempotency_key", ""), _negated=True),
+                fields=("brand", "idempotency_key"),
+                name="campaign_unique_brand_idempotency_key",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='campaign',
-            constraint=models.CheckConstraint(condition=models.Q(('variants__gte', 1)), name='campaign_variants_gte_1'),
+            model_name="campaign",
+            constraint=models.CheckConstraint(condition=models.Q(("variants__gte", 1)), name="campaign_variants_gte_1"),
         ),
         migrations.AddIndex(
-            model_name='campaignitem',
-            index=models.Index(fields=['campaign', 'id'], name='campaigns_c_campaig_6bee62_idx'),
+            model_name="campaignitem",
+            index=models.Index(fields=["campaign", "id"], name="campaigns_c_campaig_6bee62_idx"),
         ),
     ]

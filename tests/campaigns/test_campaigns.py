@@ -48,7 +48,9 @@ def run_all(campaign):
         generation_job_run(job_id=item.job_id)
 
 
-def test_it_queues_one_job_per_item_of_the_matrix(owner, brand, persona, look, pose, django_capture_on_commit_callbacks):
+def test_it_queues_one_job_per_item_of_the_matrix(
+    owner, brand, persona, look, pose, django_capture_on_commit_callbacks
+):  # noqa: E501
     with django_capture_on_commit_callbacks() as callbacks:
         campaign = submit(owner, brand, persona, looks=[look], poses=[pose], formats=["1:1", "9:16"], variants=2)
 
@@ -107,8 +109,8 @@ def test_it_records_full_provenance_on_every_asset(owner, brand, persona, look, 
     provenance = item.job.asset.metadata["provenance"]
     assert provenance["model_sha256"] == persona.model.sha256
     assert provenance["latent_sha256"] == persona.current_version.sha256
-    assert provenance["recipe"] == {"look": {"id": look.pk, "name": "Denim", "layer_group": "fine", "seed": 500,
-                                              "truncation_psi": 0.7}, "pose": None, "format": "1:1", "variant": 1}  # fmt: skip
+    look_params = {"id": look.pk, "name": "Denim", "layer_group": "fine", "seed": 500, "truncation_psi": 0.7}
+    assert provenance["recipe"] == {"look": look_params, "pose": None, "format": "1:1", "variant": 1}
     assert (provenance["noise_mode"], provenance["noise_seed"]) == ("seeded", 1)
     assert provenance["truncation_psi"] == persona.truncation_psi and provenance["seed"] == persona.seed
     assert provenance["truncation_centre"] == persona.model.truncation_centre
