@@ -16,9 +16,7 @@ def persona_get(*, brand, persona_id):
 
 
 def persona_versions(*, brand, persona, limit=50):
-    return list(
-        PersonaVersion.objects.for_brand(brand).filter(persona=persona).select_related("created_by")[:limit]
-    )
+    return list(PersonaVersion.objects.for_brand(brand).filter(persona=persona).select_related("created_by")[:limit])
 
 
 def persona_version_get(*, brand, persona, version_id):
@@ -41,3 +39,9 @@ def persona_reference_version(*, brand, persona):
     """The version whose render an asset's identity consistency is scored
     against: the persona's first, the face the brand chose."""
     return PersonaVersion.objects.for_brand(brand).filter(persona=persona).order_by("number").first()
+
+
+def persona_current_versions(*, brand):
+    """The current version of each of the brand's personas, by persona name."""
+    current = Persona.objects.for_brand(brand).values("current_version")
+    return persona_versions_of_brand(brand=brand).filter(pk__in=current).select_related("persona__model")

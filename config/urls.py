@@ -10,6 +10,7 @@ urlpatterns = [
     path("", include("avatars.urls")),
     path("", include("generation.urls")),
     path("", include("content.urls")),
+    path("", include("campaigns.urls")),
 ]
 
 handler403 = "config.security.permission_denied"

@@ -9,6 +9,7 @@ from django.core.files.base import ContentFile
 from django.urls import reverse
 from PIL import Image
 
+from content.formats import draft_mark
 from content.models import Asset
 
 
@@ -25,11 +26,11 @@ def asset(brand, persona, media_root):
     return asset
 
 
-def test_it_streams_an_assets_image_to_a_member(client, member, brand, asset):
+def test_it_shows_a_member_the_master_with_the_draft_mark_when_there_is_no_thumbnail(client, member, brand, asset):
     client.force_login(member)
     response = client.get(reverse("asset-image", args=[brand.slug, asset.pk]))
     assert response.status_code == 200 and response["Content-Type"] == "image/png"
-    assert b"".join(response.streaming_content) == png_bytes()
+    assert response.content == draft_mark(png_bytes())
 
 
 def test_it_answers_404_and_logs_one_error_for_an_asset_whose_file_is_missing(client, member, brand, asset, caplog):

@@ -4,6 +4,8 @@ from django.urls import get_resolver, reverse
 
 from avatars.models import Persona
 from avatars.services import persona_render_submit
+from campaigns.models import CampaignItem
+from campaigns.services import campaign_submit
 from content.models import Asset
 from generation.models import GenerationJob
 from generation.services.jobs import generation_job_run
@@ -18,8 +20,16 @@ def asset(owner, brand, persona, media_root):
 
 
 @pytest.fixture
-def brand_pages(brand, persona, asset):
+def campaign(owner, brand, persona, media_root):
+    return campaign_submit(
+        actor=owner, brand=brand, name="Spring", versions=[persona.current_version], formats=["1:1"], variants=1
+    )
+
+
+@pytest.fixture
+def brand_pages(brand, persona, asset, campaign):
     """(method, url) of every page under a brand, by URL name."""
+    item = CampaignItem.objects.for_brand(brand).filter(campaign=campaign).first()
     pages = {
         "brand-dashboard": ("get", [brand.slug]),
         "persona-create": ("get", [brand.slug]),
@@ -35,6 +45,13 @@ def brand_pages(brand, persona, asset):
         "layer-group-permission-set": ("post", [brand.slug]),
         "direction-teach": ("get", [brand.slug]),
         "asset-image": ("get", [brand.slug, asset.pk]),
+        "asset-detail": ("get", [brand.slug, asset.pk]),
+        "asset-download": ("get", [brand.slug, asset.pk, "master"]),
+        "campaign-list": ("get", [brand.slug]),
+        "campaign-create": ("get", [brand.slug]),
+        "campaign-detail": ("get", [brand.slug, campaign.pk]),
+        "campaign-cancel": ("post", [brand.slug, campaign.pk]),
+        "campaign-item-retry": ("post", [brand.slug, campaign.pk, item.pk]),
     }
     return {name: (method, reverse(name, args=args)) for name, (method, args) in pages.items()}
 
@@ -60,6 +77,7 @@ def test_it_answers_404_to_outsiders_on_every_brand_page(client, outsider, other
         assert getattr(client, method)(url).status_code == 404, name
         assert client.post(url).status_code in (404, 405), name
     assert not GenerationJob.objects.unscoped().filter(requested_by=outsider).exists()
+    assert not GenerationJob.objects.unscoped().filter(status=GenerationJob.Status.CANCELLED).exists()
 
 
 def test_it_answers_404_for_another_brands_persona_under_ones_own_brand(client, owner, brand, other_persona):
@@ -86,8 +104,9 @@ def test_it_shows_members_the_dashboard_persona_and_image(client, member, brand,
     image_url = reverse("asset-image", args=[brand.slug, asset.pk])
     assert image_url.encode() in detail.content and b"AI-generated" in detail.content
     image = client.get(image_url)
-    assert image.status_code == 200 and image["Content-Type"] == "image/png"
-    assert b"".join(image.streaming_content) == asset.image.read()
+    # The preview is the thumbnail, which carries the DRAFT mark.
+    assert image.status_code == 200 and image["Content-Type"] == "image/webp"
+    assert b"".join(image.streaming_content) == asset.thumbnail.read()
 
 
 def test_it_lets_viewers_look_but_not_create_or_render(client, viewer, brand, persona, asset):

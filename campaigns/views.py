@@ -1,0 +1,217 @@
+import json
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import FileResponse, HttpResponse, HttpResponseNotFound
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from avatars.models import LibraryItem
+from avatars.selectors import library_items_for_brand, persona_current_versions
+from brands.models import CREATE_ROLES
+from brands.selectors import brand_access_get
+from common.forms import service_errors_add
+from content.formats import disclosure_read, draft_mark
+from content.selectors import asset_get
+
+from .forms import CampaignForm
+from .selectors import (
+    campaign_get,
+    campaign_item_get,
+    campaign_items,
+    campaign_progress,
+    campaigns_for_brand,
+    throughput_basis,
+)
+from .services import campaign_cancel, campaign_estimate, campaign_item_retry, campaign_submit
+from .verification import MAX_TOLERANCE, MEAN_TOLERANCE, asset_verify
+
+
+@login_required
+def campaign_list(request, brand_slug):
+    access = brand_access_get(user=request.user, brand_slug=brand_slug)
+    campaigns = [
+        (campaign, campaign_progress(brand=access.brand, campaign=campaign))
+        for campaign in campaigns_for_brand(brand=access.brand)[:50]
+    ]
+    return render(
+        request,
+        "campaigns/campaign_list.html",
+        {"brand": access.brand, "campaigns": campaigns, "can_create": access.role in CREATE_ROLES},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def campaign_create(request, brand_slug):
+    """The builder: pick the matrix, see its count and cost, submit."""
+    access = brand_access_get(user=request.user, brand_slug=brand_slug, roles=CREATE_ROLES)
+    brand = access.brand
+    versions = persona_current_versions(brand=brand)
+    items = library_items_for_brand(brand=brand)
+    form = CampaignForm(
+        request.POST or None,
+        versions=versions,
+        looks=items.filter(kind=LibraryItem.Kind.LOOK),
+        poses=items.filter(kind=LibraryItem.Kind.POSE),
+    )
+    estimate = None
+    if request.method == "POST" and form.is_valid():
+        matrix = {key: form.cleaned_data[key] for key in ("versions", "looks", "poses", "formats", "variants")}
+        try:
+            if "estimate" in request.POST:
+                estimate = campaign_estimate(actor=request.user, brand=brand, **matrix)
+            else:
+                campaign = campaign_submit(
+                    actor=request.user,
+                    brand=brand,
+                    name=form.cleaned_data["name"],
+                    brief=form.cleaned_data["brief"],
+                    idempotency_key=form.cleaned_data["idempotency_key"],
+                    **matrix,
+                )
+                messages.success(request, f"Queued {campaign.name}: {campaign.estimate['images']} images.")
+                return redirect("campaign-detail", brand_slug=brand.slug, campaign_id=campaign.pk)
+        except ValidationError as exc:
+            service_errors_add(form, exc)
+    # What the page's script needs for a live count and cost: each persona's model
+    # and the throughput workers measured for it.
+    throughput = {}
+    for version in versions:
+        model = version.persona.model
+        if model.slug not in throughput:
+            measured = throughput_basis(model=model)
+            throughput[model.slug] = (
+                None
+                if measured is None
+                else {
+                    "images_per_second": measured.images_per_second,
+                    "device": measured.device,
+                    "batch_size": measured.batch_size,
+                    "measured_at": measured.measured_at.strftime("%Y-%m-%d %H:%M"),
+                }
+            )
+    return render(
+        request,
+        "campaigns/campaign_create.html",
+        {
+            "brand": brand,
+            "form": form,
+            "estimate": estimate,
+            "version_models": json.dumps({str(v.pk): v.persona.model.slug for v in versions}),
+            "throughput": json.dumps(throughput),
+        },
+    )
+
+
+@login_required
+def campaign_detail(request, brand_slug, campaign_id):
+    """The board: every item with its state, thumbnail and identity score. With
+    ?fragment=1, only the part that changes, for the page's polling."""
+    access = brand_access_get(user=request.user, brand_slug=brand_slug)
+    campaign = campaign_get(brand=access.brand, campaign_id=campaign_id)
+    progress = campaign_progress(brand=access.brand, campaign=campaign)
+    context = {
+        "brand": access.brand,
+        "campaign": campaign,
+        "progress": progress,
+        "items": campaign_items(brand=access.brand, campaign=campaign),
+        "can_create": access.role in CREATE_ROLES,
+        "threshold": access.brand.identity_threshold,
+    }
+    if request.GET.get("fragment"):
+        return render(request, "campaigns/_board.html", context)
+    return render(request, "campaigns/campaign_detail.html", context)
+
+
+@login_required
+@require_POST
+def campaign_cancel_view(request, brand_slug, campaign_id):
+    access = brand_access_get(user=request.user, brand_slug=brand_slug, roles=CREATE_ROLES)
+    campaign = campaign_get(brand=access.brand, campaign_id=campaign_id)
+    try:
+        cancelled = campaign_cancel(actor=request.user, brand=access.brand, campaign=campaign)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Cancelled {cancelled} unfinished image(s); finished ones are kept.")
+    return redirect("campaign-detail", brand_slug=access.brand.slug, campaign_id=campaign.pk)
+
+
+@login_required
+@require_POST
+def campaign_item_retry_view(request, brand_slug, campaign_id, item_id):
+    access = brand_access_get(user=request.user, brand_slug=brand_slug, roles=CREATE_ROLES)
+    campaign = campaign_get(brand=access.brand, campaign_id=campaign_id)
+    item = campaign_item_get(brand=access.brand, campaign=campaign, item_id=item_id)
+    try:
+        campaign_item_retry(actor=request.user, brand=access.brand, item=item)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Queued item {item.pk} again.")
+    return redirect("campaign-detail", brand_slug=access.brand.slug, campaign_id=campaign.pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def asset_detail(request, brand_slug, asset_id):
+    """An asset: its picture, files, provenance and disclosure; POST verifies it."""
+    access = brand_access_get(user=request.user, brand_slug=brand_slug)
+    asset = asset_get(brand=access.brand, asset_id=asset_id)
+    verification = None
+    if request.method == "POST":
+        if access.role not in CREATE_ROLES:
+            return redirect("asset-detail", brand_slug=access.brand.slug, asset_id=asset.pk)
+        verification = asset_verify(actor=request.user, brand=access.brand, asset=asset)
+    try:
+        with asset.image.open("rb") as master:
+            disclosure = disclosure_read(master.read())
+    except FileNotFoundError:
+        disclosure = None
+    return render(
+        request,
+        "campaigns/asset_detail.html",
+        {
+            "brand": access.brand,
+            "asset": asset,
+            "provenance": sorted(asset.metadata.get("provenance", {}).items()),
+            "disclosure": disclosure,
+            "verification": verification,
+            "tolerance": {"mean": MEAN_TOLERANCE, "max": MAX_TOLERANCE},
+            "can_verify": access.role in CREATE_ROLES,
+            "below_threshold": asset.identity_consistency is not None
+            and asset.identity_consistency < access.brand.identity_threshold,
+        },
+    )
+
+
+DOWNLOADS = {
+    "master": ("image", "image/png", "png"),
+    "web": ("web", "image/jpeg", "jpg"),
+    "thumbnail": ("thumbnail", "image/webp", "webp"),
+}
+
+
+@login_required
+def asset_download(request, brand_slug, asset_id, kind):
+    """An asset's file as a download. Every asset is a draft until approved: the
+    master leaves with the DRAFT mark drawn on (the stored derivatives have it)."""
+    access = brand_access_get(user=request.user, brand_slug=brand_slug)
+    asset = asset_get(brand=access.brand, asset_id=asset_id)
+    if kind not in DOWNLOADS or not getattr(asset, DOWNLOADS[kind][0]):
+        return HttpResponseNotFound("This asset has no such file.", content_type="text/plain; charset=utf-8")
+    field, content_type, extension = DOWNLOADS[kind]
+    filename = f"{access.brand.slug}-{asset.persona.handle}-{asset.pk}-{kind}-draft.{extension}"
+    try:
+        stored = getattr(asset, field).open("rb")
+    except FileNotFoundError:
+        return HttpResponseNotFound("The file is missing from storage.", content_type="text/plain; charset=utf-8")
+    if kind == "master":
+        with stored:
+            marked = draft_mark(stored.read())
+        response = HttpResponse(marked, content_type=content_type)
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+    return FileResponse(stored, content_type=content_type, as_attachment=True, filename=filename)
