@@ -47,3 +47,30 @@ class Asset(models.Model):
     @property
     def ai_generated(self):
         return self.metadata.get("disclosure", {}).get("ai_generated", False)
+
+
+class BrandSigningKey(models.Model):
+    """The key a brand's C2PA manifests are signed with (content.c2pa), made on its
+    first signature: a P-256 private key and its certificate chain.
+
+    The private key is stored only encrypted (Fernet, under a key derived from
+    SECRET_KEY); the certificate authority that issued the signing certificate
+    is the brand's own and its private key is never stored.
+    """
+
+    class Algorithm(models.TextChoices):
+        ES256 = "es256", "ECDSA P-256 with SHA-256 (ES256)"
+
+    brand = models.OneToOneField("brands.Brand", on_delete=models.CASCADE, related_name="signing_key")
+    algorithm = models.CharField(max_length=16, choices=Algorithm.choices, default=Algorithm.ES256)
+    # PEM: the signing certificate first, then the brand's root certificate, as
+    # c2pa embeds them in every manifest.
+    certificate_chain = models.TextField()
+    # A Fernet token over the PKCS#8 PEM private key.
+    private_key_encrypted = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = BrandScopedManager()
+
+    def __str__(self):
+        return f"Signing key of brand {self.brand_id}"

@@ -9,6 +9,7 @@ from PIL import Image
 
 from audit.services import audit_record
 
+from .c2pa import SigningFailed, c2pa_sign
 from .formats import derivatives, disclosure_embed, draft_mark, format_render
 from .models import Asset
 
@@ -40,19 +41,26 @@ def asset_file_names(*, brand_slug, job_id, attempt):
     return {"image": f"{stem}.png", "web": f"{stem}-web.jpg", "thumbnail": f"{stem}-thumb.webp"}
 
 
+FILE_MIME_TYPES = {"image": "image/png", "web": "image/jpeg", "thumbnail": "image/webp"}
+
+
 def asset_files_save(*, job, attempt, png_bytes, output_format):
     """Write a rendered image's files through Django's storage API: the PNG master
     (the generator's output, or its `output_format` at publishable size) with
     its AI-content disclosure (IPTC DigitalSourceType trainedAlgorithmicMedia in
     XMP, naming the generator, the persona and the brand; a draft until
     approved), and its web (JPEG) and thumbnail (WebP) derivatives, both with
-    the visible DRAFT mark. Files of the job's earlier attempts (a worker killed
-    between writing and committing) are removed first.
+    the visible DRAFT mark. Each of the three then gets a C2PA manifest signed
+    with the brand's key (content.c2pa), which covers its disclosure too. Files
+    of the job's earlier attempts (a worker killed between writing and
+    committing) are removed first.
 
     Called before the asset row's transaction; the caller removes the files if
     that transaction does not commit. Raises StorageFailed, having removed
-    whatever it wrote, when storage refuses a file."""
+    whatever it wrote, when storage refuses a file, or before writing anything
+    when the files cannot be signed."""
     persona = job.persona
+    names = asset_file_names(brand_slug=persona.brand.slug, job_id=job.pk, attempt=attempt)
     master = format_render(png_bytes, output_format) if output_format else png_bytes
     master = disclosure_embed(
         master,
@@ -62,10 +70,24 @@ def asset_files_save(*, job, attempt, png_bytes, output_format):
         brand=persona.brand.name,
     )
     derived = derivatives(draft_mark(master))
+    unsigned = {"image": master, "web": derived["web"], "thumbnail": derived["thumbnail"]}
+    try:
+        contents = {
+            kind: c2pa_sign(
+                data,
+                mime=FILE_MIME_TYPES[kind],
+                brand=persona.brand,
+                generator=persona.model.slug,
+                persona=f"@{persona.handle}",
+                title=names[kind].rpartition("/")[2],
+            )
+            for kind, data in unsigned.items()
+        }
+    except SigningFailed as exc:
+        raise StorageFailed(f"Signing the image failed: {exc}") from exc
+    master = contents["image"]
     for earlier in range(1, attempt):
         _names_delete(asset_file_names(brand_slug=persona.brand.slug, job_id=job.pk, attempt=earlier).values())
-    names = asset_file_names(brand_slug=persona.brand.slug, job_id=job.pk, attempt=attempt)
-    contents = {"image": master, "web": derived["web"], "thumbnail": derived["thumbnail"]}
     written = []
     try:
         for kind, name in names.items():
