@@ -10,7 +10,7 @@ from PIL import Image
 from audit.services import audit_record
 
 from .c2pa import SigningFailed, c2pa_sign
-from .formats import derivatives, disclosure_embed, draft_mark, format_render
+from .formats import asset_renditions
 from .models import Asset
 
 
@@ -61,16 +61,14 @@ def asset_files_save(*, job, attempt, png_bytes, output_format):
     when the files cannot be signed."""
     persona = job.persona
     names = asset_file_names(brand_slug=persona.brand.slug, job_id=job.pk, attempt=attempt)
-    master = format_render(png_bytes, output_format) if output_format else png_bytes
-    master = disclosure_embed(
-        master,
-        fmt=output_format or "master",
+    renditions = asset_renditions(
+        png_bytes,
+        fmt=output_format or None,
         generator=persona.model.slug,
         persona=f"@{persona.handle}",
         brand=persona.brand.name,
     )
-    derived = derivatives(draft_mark(master))
-    unsigned = {"image": master, "web": derived["web"], "thumbnail": derived["thumbnail"]}
+    unsigned = {"image": renditions["master"], "web": renditions["web"], "thumbnail": renditions["thumbnail"]}
     try:
         contents = {
             kind: c2pa_sign(

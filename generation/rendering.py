@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from django.conf import settings
-from PIL import Image, PngImagePlugin
+from PIL import Image
 
 from generation.stylegan import (
     CheckpointError,
@@ -140,13 +140,10 @@ def latents_render_batch(*, model, latents, noise_seeds, batch_size):
     )
 
 
-def pixels_to_png(pixels, text_chunks=None):
-    """PNG bytes of [R, R, C] uint8 pixels, with `text_chunks` written into it."""
-    info = PngImagePlugin.PngInfo()
-    for key, value in (text_chunks or {}).items():
-        info.add_text(key, value)
+def pixels_to_png(pixels):
+    """PNG bytes of [R, R, C] uint8 pixels."""
     buffer = io.BytesIO()
-    Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels).save(buffer, format="PNG", pnginfo=info)
+    Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels).save(buffer, format="PNG")
     return buffer.getvalue()
 
 

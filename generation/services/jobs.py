@@ -484,7 +484,6 @@ def jobs_render(*, jobs, batch_size, worker):
         item_started = time.perf_counter()
         index = renders[job.render_key]
         pixels = batch.pixels[index]
-        text_chunks = {"AI-Generated": "true", "Software": "Persona Studio", "Model": model.slug}
         try:
             score = identity_score(
                 model=model,
@@ -492,7 +491,7 @@ def jobs_render(*, jobs, batch_size, worker):
                 latent=latents[index],
                 reference_latent=job.reference_version.latent_array(),
             )
-            png = pixels_to_png(pixels, text_chunks=text_chunks)
+            png = pixels_to_png(pixels)
         except Exception as exc:
             logger.exception("Scoring or encoding generation job %s failed", job.pk)
             results[job.pk] = _job_fail_result(job, f"Encoding failed: {type(exc).__name__}: {exc}")

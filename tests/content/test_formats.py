@@ -10,6 +10,7 @@ from content import formats
 from content.formats import (
     FORMATS,
     TRAINED_ALGORITHMIC_MEDIA,
+    asset_renditions,
     derivatives,
     disclosure_embed,
     disclosure_read,
@@ -220,3 +221,18 @@ def assert_a_visible_mark(layer):
     alpha = layer.getchannel("A")
     left, top, right, bottom = alpha.getbbox()
     assert right - left > layer.width / 2 and bottom - top > layer.height / 2
+
+
+@pytest.mark.parametrize("fmt", [None, *FORMATS])
+def test_it_makes_an_assets_files_in_one_pass_with_the_pixels_of_the_step_by_step_chain(fmt):
+    source = encode(master())
+    renditions = asset_renditions(source, fmt=fmt, generator="g", persona="@p", brand="B")
+
+    chained = format_render(source, fmt) if fmt else source
+    chained = disclosure_embed(chained, fmt=fmt or "master", generator="g", persona="@p", brand="B")
+    derived = derivatives(draft_mark(chained))
+    for got, expected in ((renditions["master"], chained), (renditions["web"], derived["web"]),
+                          (renditions["thumbnail"], derived["thumbnail"])):  # fmt: skip
+        assert decode(got).tobytes() == decode(expected).tobytes()
+        disclosure = disclosure_read(got)
+        assert disclosure["ai_generated"] and disclosure["format"] == (fmt or "master") and disclosure["draft"]
