@@ -21,10 +21,16 @@ class CampaignForm(forms.Form):
         help_text="Each persona's current version is pinned: later edits do not change this campaign.",
     )  # fmt: skip
     looks = forms.ModelMultipleChoiceField(
-        queryset=None, widget=forms.CheckboxSelectMultiple, required=False, help_text="None: as they are."
+        queryset=None,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="Outfits from the looks and poses library. None ticked: each persona in its own.",
     )
     poses = forms.ModelMultipleChoiceField(
-        queryset=None, widget=forms.CheckboxSelectMultiple, required=False, help_text="None: as they are."
+        queryset=None,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="Gestures from the library. None ticked: each persona's own.",
     )
     formats = forms.MultipleChoiceField(
         choices=[(fmt, FORMAT_LABELS.get(fmt, fmt)) for fmt in FORMATS], widget=forms.CheckboxSelectMultiple,

@@ -2,11 +2,15 @@
 outsider (owner of another brand); a small generator model with seeded random
 weights (deterministic, renders in milliseconds), written once per session."""
 
+import os
+import shutil
 from contextlib import contextmanager
+from pathlib import Path
 from queue import Empty
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.urls import reverse
 
 from avatars.services import persona_create_from_seed
 from brands.models import Role
@@ -16,6 +20,7 @@ from generation.services.registry import generator_model_register
 from generation.stylegan import GeneratorConfig, random_generator, save_generator
 
 PASSWORD = "correct-horse-battery-staple"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def user_make(username):
@@ -173,3 +178,53 @@ def memory_broker(settings):
         finally:
             broker.purge()
             broker.connection.release()
+
+
+# --- browser tests (Playwright driving Debian's Chromium) ---------------------
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def browser_page(tmp_path):
+    if not os.path.exists(CHROMIUM):
+        message = f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls of the
+    # test itself happen before and after, never concurrently.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        yield page
+        browser.close()
+    del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+
+
+def log_in(page, live_server, username):
+    """Sign in through the login page of a live server in a Playwright page."""
+    page.goto(live_server.url + reverse("login"))
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+
+
+def screenshot(page, name):
+    """Save a screenshot as a test artifact, under TEST_ARTIFACTS_DIR (var/test-artifacts)."""
+    folder = Path(os.environ.get("TEST_ARTIFACTS_DIR", ROOT / "var" / "test-artifacts")) / "browser"
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)

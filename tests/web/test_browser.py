@@ -1,54 +1,12 @@
 """The dashboard in a real browser: Debian's Chromium driven by Playwright."""
 
-import os
-import shutil
-
 import pytest
 from django.urls import reverse
 
 from avatars.services import persona_render_submit
 from content.models import Asset
 from generation.services.jobs import generation_job_run
-from tests.conftest import PASSWORD
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture
-def browser_page(tmp_path):
-    if not os.path.exists(CHROMIUM):
-        message = f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the ORM calls of the
-    # test itself happen before and after, never concurrently.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        yield page
-        browser.close()
-    del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
-
-
-def log_in(page, live_server, username):
-    page.goto(live_server.url + reverse("login"))
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
+from tests.conftest import log_in
 
 
 @pytest.fixture
@@ -68,7 +26,8 @@ def test_it_shows_a_member_the_rendered_persona(live_server, browser_page, brand
     image = page.locator("img").first
     image.wait_for()
     natural_width = image.evaluate("img => img.complete ? img.naturalWidth : 0")
-    assert natural_width == 64
+    # The persona's latest render, as its draft-marked 256 px thumbnail.
+    assert natural_width == 256
     page.screenshot(path=str(tmp_path / "persona.png"))
 
 
