@@ -57,9 +57,7 @@ if PRODUCTION:
         raise SystemExit(3)
 else:
     SECRET_KEY = env.str("SECRET_KEY", default="django-insecure-local-development-only")
-ALLOWED_HOSTS = env.list(
-    "ALLOWED_HOSTS", default=[] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]"]
-)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
@@ -188,6 +186,26 @@ STORAGES = {
         )
     },
 }
+
+# Assets in an S3-compatible bucket (AWS S3, MinIO, Cloudflare R2, ...) through
+# django-storages when a bucket is named; the files stay private (signed URLs are
+# never handed out: the brand-scoped views stream them).
+if env.str("AWS_STORAGE_BUCKET_NAME", default=""):
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env.str("AWS_STORAGE_BUCKET_NAME"),
+            "endpoint_url": env.str("AWS_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("AWS_S3_REGION_NAME", default="") or None,
+            "access_key": env.str("AWS_S3_ACCESS_KEY_ID", default="") or None,
+            "secret_key": env.str("AWS_S3_SECRET_ACCESS_KEY", default="") or None,
+            "location": env.str("AWS_LOCATION", default=""),
+            "default_acl": "private",
+            "querystring_auth": True,
+            # Our names are unique per job and attempt; never silently overwrite another file.
+            "file_overwrite": False,
+        },
+    }
 
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -110,3 +110,21 @@ def test_it_stops_every_server_process_with_one_line_on_a_weak_secret_key(comman
     refusals = [line for line in result.stderr.splitlines() if "SECRET_KEY" in line]
     assert refusals and set(refusals) == {refusals[0]}, result.stderr
     assert refusals[0].startswith("SECRET_KEY is too short")
+
+
+def test_it_stores_assets_in_an_s3_compatible_bucket_when_one_is_named():
+    script = (
+        "from django.core.files.storage import default_storage as s; "
+        "print(s.__class__.__name__, s.bucket_name, s.endpoint_url, s.file_overwrite, s.default_acl)"
+    )
+    env = {"AWS_STORAGE_BUCKET_NAME": "studio-assets", "AWS_S3_ENDPOINT_URL": "http://minio.internal:9000"}
+    result = manage("shell", "--no-imports", "-c", script, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["S3Storage", "studio-assets", "http://minio.internal:9000", "False", "private"]
+    local = manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        "from django.core.files.storage import default_storage as s; print(s.__class__.__name__)",
+    )
+    assert local.stdout.strip() == "FileSystemStorage"
