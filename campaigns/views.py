@@ -12,6 +12,7 @@ from avatars.selectors import library_items_for_brand, persona_current_versions
 from brands.models import CREATE_ROLES
 from brands.selectors import brand_access_get
 from common.forms import service_errors_add
+from content.c2pa import PROVENANCE_LABEL, brand_trust_anchor, c2pa_read
 from content.formats import disclosure_read, draft_mark
 from content.selectors import asset_get
 
@@ -167,9 +168,12 @@ def asset_detail(request, brand_slug, asset_id):
         verification = asset_verify(actor=request.user, brand=access.brand, asset=asset)
     try:
         with asset.image.open("rb") as master:
-            disclosure = disclosure_read(master.read())
+            master_bytes = master.read()
     except FileNotFoundError:
-        disclosure = None
+        disclosure = manifest = None
+    else:
+        disclosure = disclosure_read(master_bytes)
+        manifest = _manifest_summary(master_bytes, brand=access.brand)
     return render(
         request,
         "campaigns/asset_detail.html",
@@ -178,6 +182,7 @@ def asset_detail(request, brand_slug, asset_id):
             "asset": asset,
             "provenance": sorted(asset.metadata.get("provenance", {}).items()),
             "disclosure": disclosure,
+            "manifest": manifest,
             "verification": verification,
             "tolerance": {"mean": MEAN_TOLERANCE, "max": MAX_TOLERANCE},
             "can_verify": access.role in CREATE_ROLES,
@@ -185,6 +190,25 @@ def asset_detail(request, brand_slug, asset_id):
             and asset.identity_consistency < access.brand.identity_threshold,
         },
     )
+
+
+def _manifest_summary(png_bytes, *, brand):
+    """What the master's C2PA manifest says, as c2pa validates it against the brand's
+    own root certificate: {"state", "problems", "signer", "claims"}, or None."""
+    try:
+        store = c2pa_read(png_bytes, mime="image/png", trust_anchors=brand_trust_anchor(brand=brand))
+    except Exception as exc:  # noqa: BLE001 - a broken manifest is shown, not a 500
+        return {"state": "Unreadable", "problems": [str(exc)], "signer": "", "claims": {}}
+    if store is None:
+        return None
+    manifest = store.get("manifests", {}).get(store.get("active_manifest"), {})
+    claims = next((a.get("data", {}) for a in manifest.get("assertions", []) if a.get("label") == PROVENANCE_LABEL), {})
+    return {
+        "state": store.get("validation_state", "unknown"),
+        "problems": [status.get("code", "") for status in store.get("validation_status", [])],
+        "signer": manifest.get("signature_info", {}).get("issuer", ""),
+        "claims": claims,
+    }
 
 
 DOWNLOADS = {

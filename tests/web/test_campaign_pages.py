@@ -103,6 +103,8 @@ def test_it_shows_the_asset_with_provenance_disclosure_and_verifies_it(client, m
     client.force_login(member)
     page = client.get(reverse("asset-detail", args=[brand.slug, asset.pk])).content.decode()
     assert "trainedAlgorithmicMedia" in page and "model_sha256" in page and "noise_seed" in page
+    # Checked against the brand's own root certificate.
+    assert "C2PA manifest: <strong>Trusted</strong>, signed by Acme" in page and "for @ava of Acme" in page
     verified = client.post(reverse("asset-detail", args=[brand.slug, asset.pk])).content.decode()
     assert "Bit-exact" in verified and "Every pixel matches" in verified
 
