@@ -277,16 +277,17 @@ def tasks_wait(worker: Worker, *, since: int, count: int, timeout: float) -> lis
 
 # Stand-in jobs for the in-process runs write their files under job ids no real job has.
 STAND_IN_JOB_OFFSET = 10**9
-# Inside asset_files_save, these functions of content.services are timed too (when present).
-FILE_STEPS = ("asset_renditions", "c2pa_sign")
+# Inside asset_files_save, these functions are timed too, where they exist: (module, name).
+# The c2pa ones run inside c2pa_sign, and are shown as part of it.
+FILE_STEPS = (("content.services", "asset_renditions"), ("content.services", "c2pa_sign"))
+SIGN_STEPS = (("content.c2pa", "brand_signing_key_get_or_create"), ("content.c2pa", "_private_key_decrypt"))
 _step_seconds: dict[str, float] = {}
 
 
 def steps_instrument() -> None:
-    """Time FILE_STEPS in this process (never in the worker) by wrapping them."""
+    """Time FILE_STEPS and SIGN_STEPS in this process (never in the worker) by wrapping them."""
     import functools
-
-    import content.services as services
+    import importlib
 
     def timed(name, function):
         @functools.wraps(function)
@@ -299,15 +300,17 @@ def steps_instrument() -> None:
 
         return wrapper
 
-    for name in FILE_STEPS:
-        if hasattr(services, name):
-            setattr(services, name, timed(name, getattr(services, name)))
+    for module_name, name in FILE_STEPS + SIGN_STEPS:
+        module = importlib.import_module(module_name)
+        if hasattr(module, name):
+            setattr(module, name, timed(name, getattr(module, name)))
 
 
 @dataclass
 class EngineRound:
     render_s: float
     steps: dict  # per-image step -> seconds, summed over the items (empty: render only)
+    nested: dict = field(default_factory=dict)  # parts of the steps above, not added to them
 
     @property
     def image_s(self) -> float:
@@ -360,10 +363,12 @@ def engine_round(*, jobs: list, batch_size: int, per_image: bool) -> EngineRound
             asset_files_delete(files=files)
     if not per_image:
         return EngineRound(render_s=render_s, steps={})
-    inner = {name: _step_seconds.get(name, 0.0) - before.get(name, 0.0) for name in FILE_STEPS}
+    spent = {name: _step_seconds.get(name, 0.0) - before.get(name, 0.0) for _, name in FILE_STEPS + SIGN_STEPS}
+    inner = {name: spent[name] for _, name in FILE_STEPS}
     steps = {"identity_score + pixels_to_png": score_png_s, **inner}
     steps["rest of asset_files_save (storage writes, ...)"] = files_s - sum(inner.values())
-    return EngineRound(render_s=render_s, steps=steps)
+    nested = {f"{name} (in c2pa_sign)": spent[name] for _, name in SIGN_STEPS}
+    return EngineRound(render_s=render_s, steps=steps, nested=nested)
 
 
 # --- report -----------------------------------------------------------------------------------
@@ -410,6 +415,8 @@ class Phases:
     render: float  # forward passes
     encode: float  # per-image work + storage (encode_save_ms)
     db_tail: float | None  # estimated: job update, asset + audit rows, commit, per image (median)
+    claiming: float  # within each batch, first claim -> last claim, summed
+    between: float  # a batch's last finished_at -> the next batch's first claim, summed
     batches: int
     rest: float  # everything else up to the last asset row
     rendering_tasks: list
@@ -439,7 +446,14 @@ def phases(run: CampaignRun, task_times: list[float], batch_size: int) -> Phases
     render = sum(job.timings["render_ms"] for job in done) / 1000
     encode = sum(job.timings["encode_save_ms"] for job in done) / 1000
     longest = sorted(task_times, reverse=True)
+    claiming = sum((max(j.started_at for j in b) - min(j.started_at for j in b)).total_seconds() for b in batches)
+    between = sum(
+        (min(j.started_at for j in b) - max(j.finished_at for j in a)).total_seconds()
+        for a, b in zip(batches, batches[1:], strict=False)
+    )
     return Phases(
+        claiming=claiming,
+        between=between,
         first_claim=run.first_claim_s,
         load=load,
         render=render,
@@ -472,6 +486,14 @@ def phases_print(run: CampaignRun, p: Phases) -> None:
                 p.db_tail * run.images,
             )
         )
+    rows += [
+        ("  of which claiming batch mates (first -> last started_at in each batch)", p.claiming),
+        (
+            f"  of which between the {p.batches} batches/tasks: a batch's last commit, task end, next delivery, "
+            "claim (last finished_at -> next first started_at)",
+            p.between,
+        ),
+    ]
     rows += [
         (
             f"[worker log] the {len(p.rendering_tasks)} longest tasks (those that rendered), run time",
@@ -534,11 +556,13 @@ def report(results: list[BatchResult], rounds: int) -> None:
             f"(cold worker: first image {result.warm.first_s:.2f} s)"
         )
         best = result.engine_best_with_images
-        steps = ", ".join(f"{step} {seconds * 1000 / run.images:.1f}" for step, seconds in best.steps.items())
         print(
             f"  engine+image in this process: forward passes {best.render_s:.2f} s, per-image work "
-            f"{best.image_s:.2f} s; ms per image: forward pass {best.render_s * 1000 / run.images:.1f}, {steps}"
+            f"{best.image_s:.2f} s; ms per image:"
         )
+        print(f"    {best.render_s * 1000 / run.images:7.1f} ms  forward pass (latents_render_batch, per image)")
+        for step, seconds in {**best.steps, **best.nested}.items():
+            print(f"    {seconds * 1000 / run.images:7.1f} ms  {step}")
         print(f"  where the pipeline's {run.last_s:.2f} s went:")
         phases_print(run, p)
     if len(results) > 1:
