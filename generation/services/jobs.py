@@ -398,9 +398,11 @@ def generation_job_run(*, job_id, worker=None):
         return outcome
     batch = [job] if job is not None else []
     if job is None or job.attempts == 1:
-        batch_key = job.batch_key if job is not None else _batch_key_of(job_id)
+        batch_key, model_id = (job.batch_key, job.model_id) if job is not None else _batch_key_of(job_id)
         if batch_key:
-            batch += _batch_mates_claim(batch_key=batch_key, worker=worker, limit=batch_size - len(batch))
+            batch += _batch_mates_claim(
+                batch_key=batch_key, model_id=model_id, worker=worker, limit=batch_size - len(batch)
+            )
     if not batch:
         return outcome
     results = jobs_render(jobs=batch, batch_size=batch_size, worker=worker)
@@ -412,18 +414,21 @@ def batch_size_for(device):
 
 
 def _batch_key_of(job_id):
-    return GenerationJob.objects.unscoped().filter(pk=job_id).values_list("batch_key", flat=True).first() or ""
+    """(batch key, model id) of a job; ("", None) if it is gone."""
+    row = GenerationJob.objects.unscoped().filter(pk=job_id).values_list("batch_key", "model_id").first()
+    return row or ("", None)
 
 
-def _batch_mates_claim(*, batch_key, worker, limit):
-    """Claim up to `limit` queued, never-attempted jobs with `batch_key`, oldest
-    first. Each claim is the same compare-and-set as generation_job_claim's, so
-    two workers on one campaign never take the same job."""
+def _batch_mates_claim(*, batch_key, model_id, worker, limit):
+    """Claim up to `limit` queued, never-attempted jobs with `batch_key` of model
+    `model_id` (a forward pass renders one model; a campaign may have several),
+    oldest first. Each claim is the same compare-and-set as
+    generation_job_claim's, so two workers on one campaign never take the same job."""
     claimed = []
     if limit <= 0:
         return claimed
     jobs = GenerationJob.objects.unscoped()
-    candidates = jobs.filter(batch_key=batch_key, status=Status.QUEUED, attempts=0).order_by("pk")
+    candidates = jobs.filter(batch_key=batch_key, model_id=model_id, status=Status.QUEUED, attempts=0).order_by("pk")
     for candidate_id in candidates.values_list("pk", flat=True)[: limit * 4]:
         now = timezone.now()
         won = jobs.filter(pk=candidate_id, status=Status.QUEUED, attempts=0).update(
