@@ -370,7 +370,8 @@ def generation_jobs_cancel(*, brand, job_ids):
     GenerationJob.objects.for_brand(brand).filter(pk__in=[job.pk for job in jobs]).update(
         status=Status.CANCELLED, finished_at=timezone.now(), lease_expires_at=None
     )
-    _attempt_files_delete_on_commit(jobs=[job for job in jobs if job.status == Status.RUNNING])
+    # Running or not: a queued job may have had attempts (requeued after its lease lapsed).
+    _attempt_files_delete_on_commit(jobs=jobs)
     return len(jobs)
 
 
@@ -630,6 +631,9 @@ def generation_job_fail(*, job, attempt, error):
             target=job,
             after={"attempt": attempt, "error": error},
         )
+        # Files an earlier attempt wrote before it was killed are otherwise removed only
+        # by a later attempt's asset_files_save; this job stores none.
+        _attempt_files_delete_on_commit(jobs=[job])
     return bool(failed)
 
 
