@@ -29,18 +29,27 @@ campaigns.services.campaign_submit: one persona x looks x formats x variants, si
        renditions, C2PA signing, which reads the brand's key row, and the storage
        writes, into a scratch folder, for a stand-in job; removed afterwards, untimed).
    The target is pipeline >= 80% of the engine; the ratio against both is printed, with
-   whether the target is met.
+   whether the target is met, and the same two ratios from the worker's own timings in
+   that run (its forward passes, and forward passes + per-image work, over the wall
+   time), which no noise between two processes can skew.
 2. latency from the start of submit to the first asset row created, and to the last.
 3. batching gain: pipeline images/s at the largest batch size over the smallest.
 
 Then where the pipeline's time went, from the jobs' GenerationJob.timings (load_ms,
-render_ms, batch_render_ms, encode_save_ms, queue_wait_ms) and the worker log's task
-run times. --rounds campaigns per batch size, each followed by the engine runs on its
-items (while the worker idles); the best of each counts. Device: GENERATION_DEVICE
+render_ms, batch_render_ms, encode_save_ms), their started_at/finished_at (claims of
+batch mates, each image's database commit, the gaps between batches) and the worker
+log's task run times (with batching, most deliveries find their job already rendered),
+and the in-process per-image steps (asset_renditions, c2pa_sign and its key lookup,
+storage). Formats of one recipe share a forward pass, so with several --formats the
+engine renders fewer images than the campaign stores.
+
+--rounds campaigns per batch size, each followed by the engine runs on its items (while
+the worker idles); the best of each counts. Device: GENERATION_DEVICE
 (--device, default auto: CUDA when available), the same in the worker and in this
 process; torch's own thread count unless --threads sets OMP_NUM_THREADS for both.
 
-On a shared or small machine the numbers are noisy: with torch using every core, another
+On a GPU machine it needs PostgreSQL and Redis there too. On a shared or small machine the
+numbers are noisy: with torch using every core, another
 busy process can slow a forward pass several-fold; --threads 1 is steadier there.
 """
 
@@ -309,6 +318,7 @@ def steps_instrument() -> None:
 @dataclass
 class EngineRound:
     render_s: float
+    forwards: int  # images the forward passes rendered (a distinct latent and noise seed once per batch)
     steps: dict  # per-image step -> seconds, summed over the items (empty: render only)
     nested: dict = field(default_factory=dict)  # parts of the steps above, not added to them
 
@@ -329,7 +339,7 @@ def engine_round(*, jobs: list, batch_size: int, per_image: bool) -> EngineRound
     from content.services import asset_files_delete, asset_files_save
     from generation.rendering import identity_score, latents_render_batch, pixels_to_png
 
-    render_s, score_png_s, files_s = 0.0, 0.0, 0.0
+    render_s, score_png_s, files_s, forwards = 0.0, 0.0, 0.0, 0
     before = dict(_step_seconds)
     for first in range(0, len(jobs), batch_size):
         chunk = jobs[first : first + batch_size]
@@ -346,6 +356,7 @@ def engine_round(*, jobs: list, batch_size: int, per_image: bool) -> EngineRound
         started = time.perf_counter()
         batch = latents_render_batch(model=model, latents=latents, noise_seeds=seeds, batch_size=batch_size)
         render_s += time.perf_counter() - started
+        forwards += len(latents)
         if not per_image:
             continue
         for job in chunk:
@@ -362,13 +373,13 @@ def engine_round(*, jobs: list, batch_size: int, per_image: bool) -> EngineRound
             files_s += time.perf_counter() - scored
             asset_files_delete(files=files)
     if not per_image:
-        return EngineRound(render_s=render_s, steps={})
+        return EngineRound(render_s=render_s, forwards=forwards, steps={})
     spent = {name: _step_seconds.get(name, 0.0) - before.get(name, 0.0) for _, name in FILE_STEPS + SIGN_STEPS}
     inner = {name: spent[name] for _, name in FILE_STEPS}
     steps = {"identity_score + pixels_to_png": score_png_s, **inner}
     steps["rest of asset_files_save (storage writes, ...)"] = files_s - sum(inner.values())
     nested = {f"{name} (in c2pa_sign)": spent[name] for _, name in SIGN_STEPS}
-    return EngineRound(render_s=render_s, steps=steps, nested=nested)
+    return EngineRound(render_s=render_s, forwards=forwards, steps=steps, nested=nested)
 
 
 # --- report -----------------------------------------------------------------------------------
@@ -541,6 +552,10 @@ def report(results: list[BatchResult], rounds: int) -> None:
             f"\nbatch {result.batch_size}: {run.images} images in {run.last_s:.2f} s = {run.images_per_s:.2f} images/s"
         )
         print(f"  pipeline images/s per round: {rates}")
+        print(
+            f"  {result.render_only[0].forwards} images rendered by forward passes for {run.images} items "
+            "(a recipe's formats share one only when they fall in the same batch)"
+        )
         if run.failed:
             print(f"  {run.failed} job(s) did not succeed")
         print(f"  pipeline / engine       = {verdict(result.pipeline / result.engine)}")
@@ -630,6 +645,7 @@ def main() -> int:
         CELERY_RESULT_BACKEND="",
         REDIS_URL="",
         MEDIA_ROOT=str(scratch / "media"),
+        AWS_STORAGE_BUCKET_NAME="",  # local files in MEDIA_ROOT, whatever the caller's environment says
         MODELS_ROOT=str(scratch / "models"),
         GENERATION_DEVICE=args.device,
     )
