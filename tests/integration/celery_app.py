@@ -1,13 +1,27 @@
 """The worker app for integration tests: the production app, configuration
-and tasks, plus two test-only additions that live here, not in production code:
+and tasks, plus test-only additions that live here, not in production code:
 
 - a task that reports which `platform` module the worker process imported;
 - faults: rendering with the model whose slug is CRASH_MODEL_SLUG, or any
   image with noise seed CRASH_NOISE_SEED, kills the worker's pool process
-  mid-render, as an out-of-memory kill or a segfault in a CUDA kernel would.
+  mid-render, as an out-of-memory kill or a segfault in a CUDA kernel would;
+- with STORE_DELAY_ENV naming a file, each job's files stay written but not
+  yet committed for the number of seconds the file holds (none while it is
+  missing or empty): a slow store, so that a test can kill the worker at that
+  point of a batch, then let the rest run at full speed;
+- with STORE_LOG_ENV naming a file, each render attempt that writes a job's
+  files appends "job attempt pid" to it, so that a test can count how many
+  times each job was rendered and stored, by whom;
+- with CLAIM_DELAY_ENV set (seconds), a worker pauses after each batch mate
+  it claims, so that two workers claiming from one campaign at once really
+  do interleave their claims.
 """
 
 import os
+import time
+from pathlib import Path
+
+from celery.signals import worker_process_init
 
 from config.celery import app
 from generation import rendering
@@ -25,6 +39,58 @@ def _latents_render_batch_or_die(*, model, noise_seeds, **kwargs):
 
 
 rendering.latents_render_batch = _latents_render_batch_or_die
+
+STORE_DELAY_ENV = "TEST_STORE_DELAY_FILE"
+STORE_LOG_ENV = "TEST_STORE_LOG"
+CLAIM_DELAY_ENV = "TEST_CLAIM_DELAY_SECONDS"
+
+
+def _store_delay():
+    try:
+        return float(Path(os.environ[STORE_DELAY_ENV]).read_text() or 0)
+    except FileNotFoundError:
+        return 0.0
+
+
+@worker_process_init.connect
+def _store_observed(**kwargs):
+    """In each pool process (Django is set up by then): log each job's files
+    once written, then wait before its asset is committed."""
+    if not (os.environ.get(STORE_DELAY_ENV) or os.environ.get(STORE_LOG_ENV)):
+        return
+    from generation.services import jobs
+
+    save = jobs.asset_files_save
+
+    def asset_files_save_observed(*, job, attempt, **kwargs):
+        files = save(job=job, attempt=attempt, **kwargs)
+        if os.environ.get(STORE_LOG_ENV):
+            with open(os.environ[STORE_LOG_ENV], "a") as log:
+                log.write(f"{job.pk} {attempt} {os.getpid()}\n")
+        if os.environ.get(STORE_DELAY_ENV):
+            time.sleep(_store_delay())
+        return files
+
+    jobs.asset_files_save = asset_files_save_observed
+
+
+@worker_process_init.connect
+def _claim_slowly(**kwargs):
+    """In each pool process: pause after each batch mate claimed (the claim is
+    committed; the next candidate is tried after the pause)."""
+    delay = float(os.environ.get(CLAIM_DELAY_ENV) or 0)
+    if not delay:
+        return
+    from generation.services import jobs
+
+    load = jobs._job_with_relations
+
+    def job_with_relations_slowly(job_id):
+        job = load(job_id)
+        time.sleep(delay)
+        return job
+
+    jobs._job_with_relations = job_with_relations_slowly
 
 
 @app.task(name="tests.platform_module")

@@ -7,7 +7,9 @@ that is a failure instead.
 """
 
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -73,15 +75,17 @@ def database_url():
 
 
 @contextmanager
-def celery_worker(*, media, log_path, hostname, broker_url=None):
+def celery_worker(*, media, log_path, hostname, broker_url=None, env=None):
     """A real `celery worker` process (prefork, concurrency 1, queues gpu and
     default) on the test database, writing assets into `media`; on
-    `broker_url`, or the broker of this process's settings."""
+    `broker_url`, or the broker of this process's settings; `env` adds to (or
+    overrides) its environment (time limits, fault injection)."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "DATABASE_URL": database_url(),  # the test database pytest-django created
         "MEDIA_ROOT": str(media),
+        **(env or {}),
     }
     if broker_url is not None:
         env.update(CELERY_BROKER_URL=broker_url, CELERY_RESULT_BACKEND=broker_url)
@@ -140,3 +144,58 @@ def wait_for(predicate, *, timeout, what, interval=0.2):
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RedisServer:
+    """A private, non-persistent `redis-server` on 127.0.0.1:`port` that a test
+    may kill (losing every message in it) and start again on the same port."""
+
+    def __init__(self, port, directory):
+        self.binary = shutil.which("redis-server")
+        if self.binary is None:
+            reason = "redis-server is not installed (apt-get install redis-server)"
+            if os.environ.get("CI") == "true":
+                pytest.fail(reason)
+            pytest.skip(reason)
+        self.port, self.directory = port, directory
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1)
+        self.process = None
+        self.starts = 0
+
+    def start(self):
+        self.starts += 1
+        log_path = self.directory / f"redis-{self.starts}.log"
+        command = [
+            self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--dir", str(self.directory),
+        ]  # fmt: skip
+        with open(log_path, "w") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+        def up():
+            if self.process.poll() is not None:
+                raise AssertionError(f"redis-server exited with {self.process.returncode}:\n{log_path.read_text()}")
+            try:
+                return self.client.ping()
+            except redis.ConnectionError:
+                return False
+
+        wait_for(up, timeout=30, what=f"redis-server on port {self.port}")
+        return self
+
+    def kill(self):
+        """SIGKILL: whatever it held (queued and unacknowledged messages) is gone."""
+        self.process.kill()
+        self.process.wait()
+        self.client.connection_pool.disconnect()
+
+    def stop(self):
+        if self.process is not None:
+            process_stop(self.process)
