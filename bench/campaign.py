@@ -36,7 +36,7 @@ campaigns.services.campaign_submit: one persona x looks x formats x variants, si
 3. batching gain: pipeline images/s at the largest batch size over the smallest.
 
 Then where the pipeline's time went, from the jobs' GenerationJob.timings (load_ms,
-render_ms, batch_render_ms, encode_save_ms), their started_at/finished_at (claims of
+render_ms, batch_render_ms, encode_ms, save_ms), their started_at/finished_at (claims of
 batch mates, each image's database commit, the gaps between batches) and the worker
 log's task run times (with batching, most deliveries find their job already rendered),
 and the in-process per-image steps (asset_renditions, c2pa_sign and its key lookup,
@@ -289,7 +289,7 @@ STAND_IN_JOB_OFFSET = 10**9
 # Inside asset_files_save, these functions are timed too, where they exist: (module, name).
 # The c2pa ones run inside c2pa_sign, and are shown as part of it.
 FILE_STEPS = (("content.services", "asset_renditions"), ("content.services", "c2pa_sign"))
-SIGN_STEPS = (("content.c2pa", "brand_signing_key_get_or_create"), ("content.c2pa", "_private_key_decrypt"))
+SIGN_STEPS = (("content.c2pa", "brand_signer_get"),)
 _step_seconds: dict[str, float] = {}
 
 
@@ -424,7 +424,7 @@ class Phases:
     first_claim: float  # submit start -> first job claimed
     load: float
     render: float  # forward passes
-    encode: float  # per-image work + storage (encode_save_ms)
+    encode: float  # per image: waiting for its files (made in threads) + storing them (save_ms)
     db_tail: float | None  # estimated: job update, asset + audit rows, commit, per image (median)
     claiming: float  # within each batch, first claim -> last claim, summed
     between: float  # a batch's last finished_at -> the next batch's first claim, summed
@@ -447,15 +447,15 @@ def phases(run: CampaignRun, task_times: list[float], batch_size: int) -> Phases
             batches.append([job])
             keys.append(key)
     # Within a batch, job i+1's finished_at - job i's = job i's database tail (its status
-    # update, asset and audit rows, commit) + job i+1's encode_save_ms.
+    # update, asset and audit rows, commit) + job i+1's save_ms.
     tails = [
-        (b.finished_at - a.finished_at).total_seconds() - b.timings["encode_save_ms"] / 1000
+        (b.finished_at - a.finished_at).total_seconds() - b.timings["save_ms"] / 1000
         for batch in batches
         for a, b in zip(batch, batch[1:], strict=False)
     ]
     load = sum(batch[0].timings["load_ms"] for batch in batches) / 1000
     render = sum(job.timings["render_ms"] for job in done) / 1000
-    encode = sum(job.timings["encode_save_ms"] for job in done) / 1000
+    encode = sum(job.timings["save_ms"] for job in done) / 1000
     longest = sorted(task_times, reverse=True)
     claiming = sum((max(j.started_at for j in b) - min(j.started_at for j in b)).total_seconds() for b in batches)
     between = sum(
@@ -486,7 +486,11 @@ def phases_print(run: CampaignRun, p: Phases) -> None:
         ),
         (f"model load (sum of load_ms over {p.batches} forward-pass batches)", p.load),
         (f"forward passes (sum of batch_render_ms: {run.images / max(p.render, 1e-9):.1f} images/s)", p.render),
-        ("per image: identity score, PNG, asset_files_save (renditions, signing, storage) (encode_save_ms)", p.encode),
+        (
+            "per image: waiting for its files (PNG, renditions, signing: made in GENERATION_ENCODE_THREADS threads) "
+            "and storing them (save_ms)",
+            p.encode,
+        ),
         ("the rest: claims, job/asset/audit rows, commits, broker and task overhead", p.rest),
     ]
     if p.db_tail is not None:

@@ -221,7 +221,12 @@ def campaign_submit(
 
 
 def _items_submit(*, actor, brand, campaign, recipes):
-    combinations = list(itertools.product(recipes, campaign.formats, range(campaign.variants)))
+    # Formats innermost: the formats of one picture are neighbours in a batch and
+    # share one forward pass.
+    combinations = [
+        (recipe, output_format, variant)
+        for recipe, variant, output_format in itertools.product(recipes, range(campaign.variants), campaign.formats)
+    ]
     references = {}
     requests = []
     for recipe, output_format, variant in combinations:

@@ -8,6 +8,7 @@ requires a real SECRET_KEY and switches on the HTTPS hardening that
 `manage.py check --deploy` asks for.
 """
 
+import os
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -239,6 +240,8 @@ GENERATION_BATCH_SIZE = {
     "cpu": env.int("GENERATION_BATCH_SIZE_CPU", default=8),
     "cuda": env.int("GENERATION_BATCH_SIZE_CUDA", default=32),
 }
+# Threads a worker makes each batch's files with (format, derivatives, C2PA signing).
+GENERATION_ENCODE_THREADS = env.int("GENERATION_ENCODE_THREADS", default=os.cpu_count() or 1)
 
 # --- Celery -----------------------------------------------------------------
 

@@ -81,6 +81,7 @@ import datetime
 import hashlib
 import io
 import json
+from dataclasses import dataclass
 
 import c2pa
 from cryptography import x509
@@ -119,18 +120,26 @@ class SigningFailed(Exception):
 
 
 def c2pa_sign(
-    image_bytes: bytes, *, mime: str, brand, generator: str, persona: str, title: str, draft: bool = True
+    image_bytes: bytes,
+    *,
+    mime: str,
+    brand,
+    generator: str,
+    persona: str,
+    title: str,
+    draft: bool = True,
+    signer: BrandSigner | None = None,
 ) -> bytes:
     """``image_bytes`` (PNG, JPEG or WebP, named by ``mime``) with a C2PA manifest signed
-    with ``brand``'s key, the key made first if the brand has none. Raises ValueError for
-    bad arguments and SigningFailed when the key cannot be used."""
+    with ``brand``'s key (``signer``, from brand_signer_get, or read now and made first
+    if the brand has none). Raises ValueError for bad arguments and SigningFailed when the
+    key cannot be used. With ``signer`` given it touches no database, so threads may sign."""
     if mime not in MIME_TYPES:
         raise ValueError(f"cannot sign {mime!r}; allowed: {', '.join(sorted(MIME_TYPES))}")
     for name, value in (("generator", generator), ("persona", persona), ("title", title)):
         if not isinstance(value, str) or not value.strip():
             raise ValueError(f"a C2PA manifest needs a non-empty {name}")
-    key = brand_signing_key_get_or_create(brand=brand)
-    private_key_pem = _private_key_decrypt(key)
+    signer = signer or brand_signer_get(brand=brand)
     manifest = {
         "claim_generator_info": [{"name": CLAIM_GENERATOR}],
         "title": title,
@@ -154,7 +163,7 @@ def c2pa_sign(
         ],
     }
     signer_info = c2pa.C2paSignerInfo(
-        c2pa.C2paSigningAlg.ES256, key.certificate_chain.encode("ascii"), private_key_pem, None
+        c2pa.C2paSigningAlg.ES256, signer.certificate_chain.encode("ascii"), signer.private_key_pem, None
     )
     out = io.BytesIO()
     try:
@@ -192,6 +201,20 @@ def brand_trust_anchor(*, brand) -> str | None:
         return None
     root = x509.load_pem_x509_certificates(key.certificate_chain.encode("ascii"))[-1]
     return root.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+@dataclass(frozen=True)
+class BrandSigner:
+    """A brand's signing key, decrypted: what c2pa_sign needs, with no database behind it."""
+
+    certificate_chain: str
+    private_key_pem: bytes
+
+
+def brand_signer_get(*, brand) -> BrandSigner:
+    """The brand's key (made first if it has none), decrypted; SigningFailed if it cannot be."""
+    key = brand_signing_key_get_or_create(brand=brand)
+    return BrandSigner(certificate_chain=key.certificate_chain, private_key_pem=_private_key_decrypt(key))
 
 
 def brand_signing_key_get_or_create(*, brand) -> BrandSigningKey:

@@ -9,7 +9,7 @@ from PIL import Image
 
 from audit.services import audit_record
 
-from .c2pa import SigningFailed, c2pa_sign
+from .c2pa import SigningFailed, brand_signer_get, c2pa_sign
 from .formats import asset_renditions
 from .models import Asset
 
@@ -44,21 +44,30 @@ def asset_file_names(*, brand_slug, job_id, attempt):
 FILE_MIME_TYPES = {"image": "image/png", "web": "image/jpeg", "thumbnail": "image/webp"}
 
 
-def asset_files_save(*, job, attempt, png_bytes, output_format):
-    """Write a rendered image's files through Django's storage API: the PNG master
-    (the generator's output, or its `output_format` at publishable size) with
-    its AI-content disclosure (IPTC DigitalSourceType trainedAlgorithmicMedia in
-    XMP, naming the generator, the persona and the brand; a draft until
-    approved), and its web (JPEG) and thumbnail (WebP) derivatives, both with
-    the visible DRAFT mark. Each of the three then gets a C2PA manifest signed
-    with the brand's key (content.c2pa), which covers its disclosure too. Files
-    of the job's earlier attempts (a worker killed between writing and
-    committing) are removed first.
+@dataclass(frozen=True)
+class PreparedFiles:
+    """An asset's files made but not yet stored: {"image", "web", "thumbnail"} bytes."""
 
-    Called before the asset row's transaction; the caller removes the files if
-    that transaction does not commit. Raises StorageFailed, having removed
-    whatever it wrote, when storage refuses a file, or before writing anything
-    when the files cannot be signed."""
+    contents: dict
+    sha256: str
+    width: int
+    height: int
+    output_format: str
+    encode_ms: float = 0.0
+
+
+def asset_files_prepare(*, job, attempt, png_bytes, output_format, signer):
+    """Make a rendered image's files, in memory: the PNG master (the generator's
+    output, or its `output_format` at publishable size) with its AI-content
+    disclosure (IPTC DigitalSourceType trainedAlgorithmicMedia in XMP, naming the
+    generator, the persona and the brand; a draft until approved), and its web
+    (JPEG) and thumbnail (WebP) derivatives, both with the visible DRAFT mark.
+    Each of the three then gets a C2PA manifest signed with the brand's key
+    (`signer`, from content.c2pa.brand_signer_get), which covers its disclosure too.
+
+    CPU work only, no database or storage (the job's persona, brand and model
+    must be loaded): workers run it in threads. Raises StorageFailed when the
+    files cannot be signed."""
     persona = job.persona
     names = asset_file_names(brand_slug=persona.brand.slug, job_id=job.pk, attempt=attempt)
     renditions = asset_renditions(
@@ -78,37 +87,66 @@ def asset_files_save(*, job, attempt, png_bytes, output_format):
                 generator=persona.model.slug,
                 persona=f"@{persona.handle}",
                 title=names[kind].rpartition("/")[2],
+                signer=signer,
             )
             for kind, data in unsigned.items()
         }
     except SigningFailed as exc:
         raise StorageFailed(f"Signing the image failed: {exc}") from exc
-    master = contents["image"]
+    with Image.open(io.BytesIO(contents["image"])) as image:
+        width, height = image.size
+    return PreparedFiles(
+        contents=contents,
+        sha256=hashlib.sha256(contents["image"]).hexdigest(),
+        width=width,
+        height=height,
+        output_format=output_format,
+    )
+
+
+def asset_files_write(*, job, attempt, prepared):
+    """Store prepared files through Django's storage API under the job's and
+    attempt's names. Files of the job's earlier attempts (a worker killed
+    between writing and committing) are removed first.
+
+    Called before the asset row's transaction; the caller removes the files if
+    that transaction does not commit. Raises StorageFailed, having removed
+    whatever it wrote, when storage refuses a file."""
+    brand_slug = job.persona.brand.slug
+    names = asset_file_names(brand_slug=brand_slug, job_id=job.pk, attempt=attempt)
     for earlier in range(1, attempt):
-        _names_delete(asset_file_names(brand_slug=persona.brand.slug, job_id=job.pk, attempt=earlier).values())
+        _names_delete(asset_file_names(brand_slug=brand_slug, job_id=job.pk, attempt=earlier).values())
     written = []
     try:
         for kind, name in names.items():
             # A file left by this very attempt number (a takeover raced a lease) goes first.
             default_storage.delete(name)
-            saved = default_storage.save(name, ContentFile(contents[kind]))
+            saved = default_storage.save(name, ContentFile(prepared.contents[kind]))
             written.append(saved)
             if saved != name:
                 raise OSError(f"storage stored {name} as {saved}")
     except Exception as exc:
         _names_delete(written)
         raise StorageFailed(f"Storing the image failed: {type(exc).__name__}: {exc}") from exc
-    with Image.open(io.BytesIO(master)) as image:
-        width, height = image.size
     return AssetFiles(
         image=names["image"],
         web=names["web"],
         thumbnail=names["thumbnail"],
-        sha256=hashlib.sha256(master).hexdigest(),
-        width=width,
-        height=height,
-        output_format=output_format,
+        sha256=prepared.sha256,
+        width=prepared.width,
+        height=prepared.height,
+        output_format=prepared.output_format,
     )
+
+
+def asset_files_save(*, job, attempt, png_bytes, output_format):
+    """asset_files_prepare then asset_files_write, with the brand's key read now.
+    Raises StorageFailed (nothing written) when the key cannot be used."""
+    prepared = asset_files_prepare(
+        job=job, attempt=attempt, png_bytes=png_bytes, output_format=output_format,
+        signer=brand_signer_get(brand=job.persona.brand),
+    )  # fmt: skip
+    return asset_files_write(job=job, attempt=attempt, prepared=prepared)
 
 
 def asset_files_delete(*, files):

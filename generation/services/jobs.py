@@ -17,7 +17,8 @@ import logging
 import os
 import socket
 import time
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import numpy as np
@@ -31,12 +32,14 @@ from audit.services import audit_record
 from brands.models import CREATE_ROLES, Brand
 from brands.selectors import brand_role_require
 from config.celery import app as celery_app
+from content.c2pa import SigningFailed, brand_signer_get
 from content.services import (
     StorageFailed,
     asset_create,
     asset_files_delete,
     asset_files_delete_for_job,
-    asset_files_save,
+    asset_files_prepare,
+    asset_files_write,
 )
 from generation.models import GenerationJob, WorkerThroughput
 
@@ -293,11 +296,7 @@ def generation_job_claim(*, job_id, worker):
     """
     jobs = GenerationJob.objects.unscoped()
     while True:
-        job = (
-            jobs.select_related("persona__brand", "version", "reference_version", "model", "brand")
-            .filter(pk=job_id)
-            .first()
-        )
+        job = _with_relations(jobs.filter(pk=job_id)).first()
         if job is None or job.is_finished:
             return None, RunOutcome(job_id=job_id, result="skipped")
         now = timezone.now()
@@ -423,35 +422,29 @@ def _batch_key_of(job_id):
 def _batch_mates_claim(*, batch_key, model_id, worker, limit):
     """Claim up to `limit` queued, never-attempted jobs with `batch_key` of model
     `model_id` (a forward pass renders one model; a campaign may have several),
-    oldest first. Each claim is the same compare-and-set as
-    generation_job_claim's, so two workers on one campaign never take the same job."""
-    claimed = []
+    oldest first, in one UPDATE. Its WHERE repeats the compare-and-set of
+    generation_job_claim (status queued, attempts 0), so of two workers on one
+    campaign each job goes to exactly one; the claim's own time and worker name
+    then find the rows this UPDATE won."""
     if limit <= 0:
-        return claimed
+        return []
     jobs = GenerationJob.objects.unscoped()
-    candidates = jobs.filter(batch_key=batch_key, model_id=model_id, status=Status.QUEUED, attempts=0).order_by("pk")
-    for candidate_id in candidates.values_list("pk", flat=True)[: limit * 4]:
-        now = timezone.now()
-        won = jobs.filter(pk=candidate_id, status=Status.QUEUED, attempts=0).update(
-            status=Status.RUNNING,
-            attempts=1,
-            claimed_by=worker,
-            lease_expires_at=now + timedelta(seconds=settings.GENERATION_LEASE_SECONDS),
-            started_at=now,
-        )
-        if won:
-            claimed.append(_job_with_relations(candidate_id))
-            if len(claimed) == limit:
-                break
-    return claimed
-
-
-def _job_with_relations(job_id):
-    return (
-        GenerationJob.objects.unscoped()
-        .select_related("persona__brand", "persona__model", "version", "reference_version", "model", "brand")
-        .get(pk=job_id)
+    fresh = Q(batch_key=batch_key, model_id=model_id, status=Status.QUEUED, attempts=0)
+    candidate_ids = list(jobs.filter(fresh).order_by("pk").values_list("pk", flat=True)[:limit])
+    now = timezone.now()
+    jobs.filter(fresh, pk__in=candidate_ids).update(
+        status=Status.RUNNING,
+        attempts=1,
+        claimed_by=worker,
+        lease_expires_at=now + timedelta(seconds=settings.GENERATION_LEASE_SECONDS),
+        started_at=now,
     )
+    won = jobs.filter(pk__in=candidate_ids, status=Status.RUNNING, attempts=1, claimed_by=worker, started_at=now)
+    return list(_with_relations(won).order_by("pk"))
+
+
+def _with_relations(jobs):
+    return jobs.select_related("persona__brand", "persona__model", "version", "reference_version", "model", "brand")
 
 
 def jobs_render(*, jobs, batch_size, worker):
@@ -460,7 +453,7 @@ def jobs_render(*, jobs, batch_size, worker):
 
     Returns {job id: "succeeded" | "failed" | "skipped"} ("skipped": the job was
     cancelled or taken over meanwhile; nothing of it is stored)."""
-    from generation.rendering import ModelUnavailable, identity_score, latents_render_batch, pixels_to_png
+    from generation.rendering import ModelUnavailable, identity_score, latents_render_batch
     from generation.stylegan import __version__ as engine_version
 
     started = time.perf_counter()
@@ -486,59 +479,86 @@ def jobs_render(*, jobs, batch_size, worker):
         error = f"Render failed: {type(exc).__name__}: {exc}"
         return {job.pk: _job_fail_result(job, error) for job in jobs}
     results = {}
-    for job in jobs:
-        item_started = time.perf_counter()
-        index = renders[job.render_key]
-        pixels = batch.pixels[index]
-        try:
-            score = identity_score(
-                model=model,
-                pixels=pixels,
-                latent=latents[index],
-                reference_latent=job.reference_version.latent_array(),
+    signers = {}
+    prepared = {}
+    # The files of every image are made in threads (Pillow, zlib and the signer
+    # release the GIL), while this thread scores identities and stores in order.
+    with ThreadPoolExecutor(max_workers=settings.GENERATION_ENCODE_THREADS) as pool:
+        for job in jobs:
+            index = renders[job.render_key]
+            try:
+                job.identity_consistency = identity_score(
+                    model=model,
+                    pixels=batch.pixels[index],
+                    latent=latents[index],
+                    reference_latent=job.reference_version.latent_array(),
+                )
+            except Exception as exc:
+                logger.exception("Scoring generation job %s failed", job.pk)
+                results[job.pk] = _job_fail_result(job, f"Scoring failed: {type(exc).__name__}: {exc}")
+                continue
+            brand = job.persona.brand
+            try:
+                if brand.pk not in signers:
+                    signers[brand.pk] = brand_signer_get(brand=brand)
+            except SigningFailed as exc:
+                results[job.pk] = _job_fail_result(job, f"Signing the image failed: {exc}")
+                continue
+            prepared[job.pk] = pool.submit(
+                _job_files_prepare, job=job, pixels=batch.pixels[index], signer=signers[brand.pk]
             )
-            png = pixels_to_png(pixels)
-        except Exception as exc:
-            logger.exception("Scoring or encoding generation job %s failed", job.pk)
-            results[job.pk] = _job_fail_result(job, f"Encoding failed: {type(exc).__name__}: {exc}")
-            continue
-        provenance = {
-            "generator": "persona-studio stylegan",
-            "engine_version": engine_version,
-            "model": model.slug,
-            "model_sha256": model.sha256,
-            **job.provenance,
-            "job": job.pk,
-            "rendered_latent_sha256": job.render_key[0],
-            "noise_mode": "const" if job.noise_seed is None else "seeded",
-            "noise_seed": job.noise_seed,
-            "truncation_centre": model.truncation_centre,
-            "output_format": job.output_format or "master",
-            "device": batch.device,
-            "dtype": batch.dtype,
-            "batch_size": batch_size,
-            "batch_images": len(latents),
-            # The size of the forward pass this image was in: the convolution algorithm,
-            # hence the last bits, depend on it (asset verification renders at this size).
-            "forward_batch_size": min(batch_size, len(latents) - index // batch_size * batch_size),
-        }
-        timings = {
-            "queue_wait_ms": round((job.started_at - job.queued_at).total_seconds() * 1000, 1),
-            "load_ms": batch.load_ms,
-            "render_ms": round(batch.render_ms / len(jobs), 1),
-            "batch_render_ms": batch.render_ms,
-            "device": batch.device,
-        }
-        asset = generation_job_succeed(
-            job=job,
-            attempt=job.attempts,
-            png_bytes=png,
-            identity_consistency=score,
-            provenance=provenance,
-            timings=timings,
-            encode_started=item_started,
-        )
-        results[job.pk] = "succeeded" if asset is not None else _outcome_after_store_refused(job)
+        for job in jobs:
+            if job.pk in results:
+                continue
+            item_started = time.perf_counter()
+            try:
+                files = prepared[job.pk].result()
+            except StorageFailed as exc:
+                results[job.pk] = _job_fail_result(job, str(exc))
+                continue
+            except Exception as exc:
+                logger.exception("Encoding generation job %s failed", job.pk)
+                results[job.pk] = _job_fail_result(job, f"Encoding failed: {type(exc).__name__}: {exc}")
+                continue
+            index = renders[job.render_key]
+            provenance = {
+                "generator": "persona-studio stylegan",
+                "engine_version": engine_version,
+                "model": model.slug,
+                "model_sha256": model.sha256,
+                **job.provenance,
+                "job": job.pk,
+                "rendered_latent_sha256": job.render_key[0],
+                "noise_mode": "const" if job.noise_seed is None else "seeded",
+                "noise_seed": job.noise_seed,
+                "truncation_centre": model.truncation_centre,
+                "output_format": job.output_format or "master",
+                "device": batch.device,
+                "dtype": batch.dtype,
+                "batch_size": batch_size,
+                "batch_images": len(latents),
+                # The size of the forward pass this image was in: the convolution algorithm,
+                # hence the last bits, depend on it (asset verification renders at this size).
+                "forward_batch_size": min(batch_size, len(latents) - index // batch_size * batch_size),
+            }
+            timings = {
+                "queue_wait_ms": round((job.started_at - job.queued_at).total_seconds() * 1000, 1),
+                "load_ms": batch.load_ms,
+                "render_ms": round(batch.render_ms / len(jobs), 1),
+                "batch_render_ms": batch.render_ms,
+                "encode_ms": files.encode_ms,
+                "device": batch.device,
+            }
+            asset = generation_job_succeed(
+                job=job,
+                attempt=job.attempts,
+                prepared=files,
+                identity_consistency=job.identity_consistency,
+                provenance=provenance,
+                timings=timings,
+                save_started=item_started,
+            )
+            results[job.pk] = "succeeded" if asset is not None else _outcome_after_store_refused(job)
     stored = sum(result == "succeeded" for result in results.values())
     if stored:
         _throughput_record(
@@ -546,6 +566,17 @@ def jobs_render(*, jobs, batch_size, worker):
             seconds=time.perf_counter() - started,
         )  # fmt: skip
     return results
+
+
+def _job_files_prepare(*, job, pixels, signer):
+    from generation.rendering import pixels_to_png
+
+    started = time.perf_counter()
+    files = asset_files_prepare(
+        job=job, attempt=job.attempts, png_bytes=pixels_to_png(pixels), output_format=job.output_format,
+        signer=signer,
+    )  # fmt: skip
+    return replace(files, encode_ms=round((time.perf_counter() - started) * 1000, 1))
 
 
 def _job_fail_result(job, error):
@@ -568,22 +599,20 @@ def _throughput_record(*, worker, model, batch, batch_size, images, seconds):
     )
 
 
-def generation_job_succeed(*, job, attempt, png_bytes, identity_consistency, provenance, timings, encode_started):
-    """Store the job's files and asset and mark the job succeeded, if `attempt`
-    still holds the claim; returns the asset, or None if it did not (the job
-    was cancelled or taken over: its files are removed, nothing refers to them)
-    or storage failed (the job is failed with the reason)."""
+def generation_job_succeed(*, job, attempt, prepared, identity_consistency, provenance, timings, save_started):
+    """Store the job's prepared files and asset and mark the job succeeded, if
+    `attempt` still holds the claim; returns the asset, or None if it did not
+    (the job was cancelled or taken over: its files are removed, nothing refers
+    to them) or storage failed (the job is failed with the reason)."""
     try:
-        files = asset_files_save(
-            job=job, attempt=attempt, png_bytes=png_bytes, output_format=job.output_format
-        )
+        files = asset_files_write(job=job, attempt=attempt, prepared=prepared)
     except StorageFailed as exc:
         generation_job_fail(job=job, attempt=attempt, error=str(exc))
         return None
     asset = None
     try:
         with transaction.atomic():
-            timings = {**timings, "encode_save_ms": round((time.perf_counter() - encode_started) * 1000, 1)}
+            timings = {**timings, "save_ms": round((time.perf_counter() - save_started) * 1000, 1)}
             succeeded = (
                 GenerationJob.objects.unscoped()
                 .filter(pk=job.pk, status=Status.RUNNING, attempts=attempt)

@@ -11,8 +11,10 @@ from PIL import Image
 
 from audit.models import AuditEvent
 from avatars.services import persona_create_from_seed, persona_render_submit
+from content.c2pa import brand_signer_get
 from content.formats import TRAINED_ALGORITHMIC_MEDIA, disclosure_read
 from content.models import Asset
+from content.services import asset_files_prepare
 from generation.models import GenerationJob
 from generation.rendering import latents_render_batch, pixels_to_png
 from generation.services.jobs import (
@@ -74,7 +76,7 @@ def test_it_renders_a_job_into_a_stored_asset(job, brand, persona, media_root):
     job.refresh_from_db()
     assert (job.status, job.attempts, job.error) == (Status.SUCCEEDED, 1, "")
     assert job.started_at <= job.finished_at
-    assert {"queue_wait_ms", "load_ms", "render_ms", "encode_save_ms"} <= job.timings.keys()
+    assert {"queue_wait_ms", "load_ms", "render_ms", "encode_ms", "save_ms"} <= job.timings.keys()
     asset = Asset.objects.for_brand(brand).get(job=job)
     assert asset.persona == persona and (asset.width, asset.height) == (64, 64)
     assert default_storage.exists(asset.image.name)
@@ -185,9 +187,13 @@ def test_it_keeps_a_superseded_attempt_from_writing_its_result(job, brand, media
     GenerationJob.objects.unscoped().filter(pk=job.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
     assert generation_job_claim(job_id=job.pk, worker="new-host:1")[0].attempts == 2
 
+    prepared = asset_files_prepare(
+        job=claimed, attempt=1, png_bytes=pixels_to_png(pixels), output_format="",
+        signer=brand_signer_get(brand=brand),
+    )  # fmt: skip
     stored = generation_job_succeed(
-        job=claimed, attempt=1, png_bytes=pixels_to_png(pixels), identity_consistency=1.0, provenance={},
-        timings={}, encode_started=0.0,
+        job=claimed, attempt=1, prepared=prepared, identity_consistency=1.0, provenance={}, timings={},
+        save_started=0.0,
     )  # fmt: skip
     assert stored is None
     assert not Asset.objects.for_brand(brand).exists()

@@ -60,10 +60,10 @@ def _store_observed(**kwargs):
         return
     from generation.services import jobs
 
-    save = jobs.asset_files_save
+    write = jobs.asset_files_write
 
-    def asset_files_save_observed(*, job, attempt, **kwargs):
-        files = save(job=job, attempt=attempt, **kwargs)
+    def asset_files_write_observed(*, job, attempt, **kwargs):
+        files = write(job=job, attempt=attempt, **kwargs)
         if os.environ.get(STORE_LOG_ENV):
             with open(os.environ[STORE_LOG_ENV], "a") as log:
                 log.write(f"{job.pk} {attempt} {os.getpid()}\n")
@@ -71,26 +71,27 @@ def _store_observed(**kwargs):
             time.sleep(_store_delay())
         return files
 
-    jobs.asset_files_save = asset_files_save_observed
+    jobs.asset_files_write = asset_files_write_observed
 
 
 @worker_process_init.connect
 def _claim_slowly(**kwargs):
-    """In each pool process: pause after each batch mate claimed (the claim is
-    committed; the next candidate is tried after the pause)."""
+    """In each pool process: pause after each claim of batch mates (the claim is
+    committed; rendering starts after the pause), so that two workers' claims
+    interleave."""
     delay = float(os.environ.get(CLAIM_DELAY_ENV) or 0)
     if not delay:
         return
     from generation.services import jobs
 
-    load = jobs._job_with_relations
+    claim = jobs._batch_mates_claim
 
-    def job_with_relations_slowly(job_id):
-        job = load(job_id)
+    def batch_mates_claim_slowly(**kwargs):
+        claimed = claim(**kwargs)
         time.sleep(delay)
-        return job
+        return claimed
 
-    jobs._job_with_relations = job_with_relations_slowly
+    jobs._batch_mates_claim = batch_mates_claim_slowly
 
 
 @app.task(name="tests.platform_module")

@@ -196,7 +196,9 @@ def test_it_keeps_a_render_submitted_while_the_broker_is_down_and_runs_it_once_w
     assert (job.status, job.attempts, job.error) == (Status.SUCCEEDED, 1, "")
     assets = Asset.objects.for_brand(brand).filter(job=job)
     assert assets.count() == 1 and Asset.objects.for_brand(brand).count() == 1
-    assert [path.name for path in media.rglob("*") if path.is_file()] == [os.path.basename(assets.get().image.name)]
+    asset = assets.get()
+    stored = {os.path.basename(field.name) for field in (asset.image, asset.web, asset.thumbnail)}
+    assert {path.name for path in media.rglob("*") if path.is_file()} == stored
     audits = AuditEvent.objects.for_brand(brand).filter(target_id=str(job.pk))
     assert audits.filter(action="generation_job.succeeded").count() == 1
     assert not audits.filter(action="generation_job.failed").exists()

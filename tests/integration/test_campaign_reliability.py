@@ -452,7 +452,7 @@ def test_it_renders_each_item_once_when_redis_restarts_empty_mid_campaign(
 def test_it_never_renders_an_item_on_two_workers(redis_server, media, probe, tmp_path, owner, brand, personas):
     """Two idle workers get the campaign's first messages at once and claim
     batches from the same queued items, their claims interleaved (each pauses
-    after each item it claims): every claim is a compare-and-set, so no item
+    after each claim of batch mates): every claim is a compare-and-set, so no item
     is claimed, rendered or stored twice, and a delivery of an item the other
     worker holds waits instead of rendering it."""
     redis_server.start()
