@@ -389,13 +389,13 @@ def generation_job_run(*, job_id, worker=None):
     the worker process carries on with the next job.
     """
     worker = worker or worker_identity()
+    job, outcome = generation_job_claim(job_id=job_id, worker=worker)
+    if outcome is not None and outcome.result != "skipped":
+        return outcome
     # Imported here: the engine pulls in PyTorch (see generation/__init__.py).
     from generation.rendering import device_get
 
     batch_size = batch_size_for(device_get())
-    job, outcome = generation_job_claim(job_id=job_id, worker=worker)
-    if outcome is not None and outcome.result != "skipped":
-        return outcome
     batch = [job] if job is not None else []
     if job is None or job.attempts == 1:
         batch_key, model_id = (job.batch_key, job.model_id) if job is not None else _batch_key_of(job_id)

@@ -5,6 +5,7 @@ Screenshots are saved as artifacts (tests/conftest.py: screenshot)."""
 import re
 
 import pytest
+from django.test import override_settings
 from django.urls import reverse
 
 from campaigns.models import Campaign
@@ -12,11 +13,23 @@ from campaigns.selectors import campaign_items, campaign_progress
 from content.models import Asset
 from generation.models import GenerationJob
 from tests.conftest import log_in, screenshot
-from tests.integration.conftest import wait_for
+from tests.integration.conftest import celery_worker, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 Status = GenerationJob.Status
+
+
+@pytest.fixture(scope="module")
+def worker(services, django_db_setup, tmp_path_factory):
+    """This module's own worker, stopped when the module ends: the session's would
+    outlive it and answer the broker pings of tests that need no worker listening."""
+    media = tmp_path_factory.mktemp("campaign-media")
+    with (
+        override_settings(MEDIA_ROOT=media),
+        celery_worker(media=media, log_path=media.parent / "campaign-worker.log", hostname="campaigns") as process,
+    ):
+        yield process
 
 
 def build(page, live_server, brand, *, name, formats, variants):

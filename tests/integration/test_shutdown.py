@@ -162,6 +162,8 @@ def job_row_locked(job):
 
 
 def claim_waiting_on_lock(locker):
+    # Statistics views are snapshotted per transaction, and the locker's lasts the whole test.
+    locker.execute("SELECT pg_stat_clear_snapshot()")
     row = locker.execute(
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
         " AND query ILIKE 'UPDATE%%generation_generationjob%%'"
