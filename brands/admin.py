@@ -16,7 +16,7 @@ class AgencyAccessInline(admin.TabularInline):
 
 @admin.register(Brand)
 class BrandAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "created_at"]
+    list_display = ["name", "slug", "monthly_image_quota", "identity_threshold", "created_at"]
     search_fields = ["name", "slug"]
     inlines = [MembershipInline, AgencyAccessInline]
 

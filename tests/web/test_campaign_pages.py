@@ -1,6 +1,7 @@
 import io
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.urls import reverse
 from PIL import Image
 
@@ -132,3 +133,12 @@ def test_it_lets_viewers_see_but_not_build_cancel_or_verify(client, viewer, bran
     asset = campaign_items(brand=brand, campaign=rendered)[0].job.asset
     page = client.get(reverse("asset-detail", args=[brand.slug, asset.pk]))
     assert page.status_code == 200 and b"Verify" not in page.content
+
+
+def test_it_lists_campaigns_and_brand_quotas_for_operators_in_the_admin(client, campaign, brand):
+    admin = get_user_model().objects.create_superuser("operator", password="x")
+    client.force_login(admin)
+    campaigns = client.get(reverse("admin:campaigns_campaign_changelist"))
+    assert campaigns.status_code == 200 and b"Spring" in campaigns.content
+    brands = client.get(reverse("admin:brands_brand_changelist"))
+    assert b"2000" in brands.content
