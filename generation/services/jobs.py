@@ -296,7 +296,9 @@ def generation_job_claim(*, job_id, worker):
     """
     jobs = GenerationJob.objects.unscoped()
     while True:
-        job = _with_relations(jobs.filter(pk=job_id)).first()
+        # Only the row (and its brand, for giving up) until the claim is won: most
+        # deliveries of a campaign's jobs find them already rendered by a batch.
+        job = jobs.select_related("brand").filter(pk=job_id).first()
         if job is None or job.is_finished:
             return None, RunOutcome(job_id=job_id, result="skipped")
         now = timezone.now()
@@ -316,8 +318,7 @@ def generation_job_claim(*, job_id, worker):
             started_at=now,
         )
         if claimed:
-            job.status, job.attempts, job.claimed_by, job.started_at = Status.RUNNING, job.attempts + 1, worker, now
-            return job, None
+            return _with_relations(jobs.filter(pk=job.pk)).get(), None
         # Another delivery changed the row between our read and our update.
 
 
@@ -444,7 +445,12 @@ def _batch_mates_claim(*, batch_key, model_id, worker, limit):
 
 
 def _with_relations(jobs):
-    return jobs.select_related("persona__brand", "persona__model", "version", "reference_version", "model", "brand")
+    """What rendering and storing a job reads, in one query; not the identity
+    guard's calibration arrays (tens of KB per model row)."""
+    heavy = ("identity_basis", "identity_centres")
+    return jobs.select_related(
+        "persona__brand", "persona__model", "version", "reference_version", "model", "brand"
+    ).defer(*(f"{model}__{field}" for model in ("model", "persona__model") for field in heavy))
 
 
 def jobs_render(*, jobs, batch_size, worker):
