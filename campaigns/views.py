@@ -113,11 +113,16 @@ def campaign_detail(request, brand_slug, campaign_id):
     access = brand_access_get(user=request.user, brand_slug=brand_slug)
     campaign = campaign_get(brand=access.brand, campaign_id=campaign_id)
     progress = campaign_progress(brand=access.brand, campaign=campaign)
+    items = campaign_items(brand=access.brand, campaign=campaign)
     context = {
         "brand": access.brand,
         "campaign": campaign,
         "progress": progress,
-        "items": campaign_items(brand=access.brand, campaign=campaign),
+        "items": items,
+        # Why queued items are not moving, once for the board (the broker is down, ...).
+        "waiting": next(
+            (item.job.waiting_reason for item in items if item.job.status == "queued" and item.job.dispatch_error), ""
+        ),
         "can_create": access.role in CREATE_ROLES,
         "threshold": access.brand.identity_threshold,
     }

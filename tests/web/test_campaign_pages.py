@@ -142,3 +142,12 @@ def test_it_lists_campaigns_and_brand_quotas_for_operators_in_the_admin(client, 
     assert campaigns.status_code == 200 and b"Spring" in campaigns.content
     brands = client.get(reverse("admin:brands_brand_changelist"))
     assert b"2000" in brands.content
+
+
+def test_it_says_once_on_the_board_why_queued_items_wait(client, member, brand, campaign):
+    GenerationJob.objects.for_brand(brand).update(
+        dispatch_error="The task queue is unreachable (ConnectionError); sending again in 5 s."
+    )
+    client.force_login(member)
+    text = client.get(reverse("campaign-detail", args=[brand.slug, campaign.pk])).content.decode()
+    assert text.count("The task queue is unreachable") == 1 and "Waiting: The task queue" in text
