@@ -121,6 +121,44 @@ class PersonaVersion(models.Model):
     def delete(self, *args, **kwargs):
         raise PersonaVersionImmutable("Persona versions are immutable; roll back to an old one instead.")
 
+    @property
+    def description(self):
+        """How this version was made, in plain words, from the params its
+        operation records (see avatars.services); params missing a key, as an
+        older version's may, give the operation's label alone."""
+        params, op = self.params or {}, self.Operation
+        try:
+            if self.operation == op.SEED:
+                text = f"Created from seed {params['seed']}, ψ {params['truncation_psi']:g}"
+                if params.get("class_index") is not None:
+                    text += f", class {self.persona.model.class_names[params['class_index']]}"
+                return text
+            if self.operation == op.MIX:
+                base, donor = params["base"], params["donor"]
+                return (
+                    f"Bred from @{base['persona']} v{base['version']} with the "
+                    f"{_layers(params['layer_groups'])} of @{donor['persona']} v{donor['version']}"
+                )
+            if self.operation == op.EDIT:
+                return (
+                    f"Moved {params['strength']:g} along '{params['direction']}' ({_layers([params['layer_group']])})"
+                )
+            if self.operation in (op.LOOK, op.POSE):
+                kind = "Look" if self.operation == op.LOOK else "Pose"
+                return f"{kind} '{params['name']}' on {_layers([params['layer_group']])}"
+            if self.operation == op.ROLLBACK:
+                return f"Rolled back to v{params['to_version']}"
+        except (LookupError, TypeError, ValueError):
+            pass
+        return self.get_operation_display()
+
+
+def _layers(groups):
+    """'fine layers', 'coarse and fine layers'."""
+    names = [str(group) for group in groups]
+    listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    return f"{listed} layers"
+
 
 class LibraryItem(models.Model):
     """A brand's reusable look (outfit) or pose: a recipe that changes one layer

@@ -13,18 +13,29 @@ class ModelChoiceField(forms.ModelChoiceField):
         return obj.choice_label
 
 
+def _all_models_conditional():
+    return GeneratorModel.objects.exists() and not GeneratorModel.objects.filter(class_names=[]).exists()
+
+
 def _class_choices():
-    """Each conditional model's class labels by name, grouped by model."""
+    """Each conditional model's class labels by name, grouped by model, after
+    "none" unless every registered model is conditional (each would refuse it)."""
     groups = [
         (model.name, [(index, f"{index}: {name}") for index, name in enumerate(model.class_names)])
         for model in GeneratorModel.objects.exclude(class_names=[]).order_by("name")
     ]
-    return [("", "none (unconditional models)"), *groups]
+    return groups if _all_models_conditional() else [("", "none (unconditional models)"), *groups]
+
+
+def _class_initial():
+    # The first class rather than "none", which would make the first submit fail.
+    return 0 if _all_models_conditional() else None
 
 
 def class_field():
     return forms.TypedChoiceField(
         choices=_class_choices,
+        initial=_class_initial,
         coerce=int,
         empty_value=None,
         required=False,

@@ -85,8 +85,14 @@ class GeneratorModel(models.Model):
 
     @property
     def choice_label(self):
-        # The licence note goes wherever a model is chosen.
-        return f"{self.name} ({self.licence_note})"
+        """The model's name with a short licence line, for wherever a model is
+        chosen: the note's first sentence, cut to about 60 characters at a word
+        (a whole note inside a dropdown made pages wider than the window)."""
+        note = " ".join(self.licence_note.split())
+        line = note.split(". ", 1)[0].removesuffix(".")
+        if len(line) > 60:
+            line = line[:60].rsplit(" ", 1)[0].rstrip(",;:(") + "…"
+        return f"{self.name} ({line})"
 
     def layer_group_rows(self, name):
         return layer_group_rows(self.layer_groups, name)
