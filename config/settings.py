@@ -310,4 +310,9 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 15.0,
         "options": {"expires": 15},
     },
+    "generation-directions-sweep": {
+        "task": "generation.directions_sweep",
+        "schedule": 600.0,
+        "options": {"expires": 600},
+    },
 }

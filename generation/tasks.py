@@ -5,6 +5,7 @@ from celery import shared_task
 
 from .services.directions import directions_compute
 from .services.jobs import generation_job_run, generation_jobs_dispatch_pending, generation_jobs_expire_leases
+from .services.registry import generation_directions_sweep
 
 
 @shared_task(name="generation.render_job", bind=True, max_retries=None)
@@ -29,3 +30,8 @@ def dispatch_pending():
 @shared_task(name="generation.compute_directions")
 def compute_directions(model_id):
     return directions_compute(model_id=model_id)
+
+
+@shared_task(name="generation.directions_sweep")
+def directions_sweep():
+    return generation_directions_sweep()

@@ -3,14 +3,17 @@
 Operators (staff) manage models; the shell and commands act as `actor=None`.
 """
 
+import logging
 import re
 import shutil
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from audit.services import audit_record
 from config.celery import app as celery_app
@@ -20,9 +23,14 @@ from generation.layer_groups import (
     layer_groups_default,
     layer_groups_validate,
 )
-from generation.models import GeneratorModel
+from generation.models import Direction, GeneratorModel
+
+logger = logging.getLogger(__name__)
 
 DIRECTIONS_TASK = "generation.compute_directions"
+# A model registered this long ago without any model-wide direction is asked for
+# again by the sweep: its request was lost, or the worker died computing.
+DIRECTIONS_GRACE = timedelta(minutes=10)
 MODEL_SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,59}\Z")
 
 # Two personas whose identities are closer than this fraction of the median
@@ -83,8 +91,30 @@ def generator_model_register(
             },
         )
         # Directions take seconds to minutes: a worker on the default queue finds them.
-        transaction.on_commit(lambda: celery_app.send_task(DIRECTIONS_TASK, args=[model.pk]))
+        transaction.on_commit(lambda: directions_request(model_id=model.pk))
     return model
+
+
+def directions_request(*, model_id):
+    """Ask a worker to compute a model's directions. A broker that cannot be
+    reached is logged, not raised: the model is registered all the same, and
+    beat's directions sweep (generation_directions_sweep) asks again."""
+    try:
+        celery_app.send_task(DIRECTIONS_TASK, args=[model_id], retry=False)
+    except Exception as exc:  # noqa: BLE001 - whatever the transport raised, the sweep asks again
+        logger.warning("Directions of model %s not requested yet (task queue unreachable: %s)", model_id, exc)
+        return False
+    return True
+
+
+def generation_directions_sweep():
+    """Ask again for the directions of models registered a while ago that have
+    none (run by beat). Returns how many were asked for."""
+    with_directions = Direction.objects.model_wide().values("model")
+    missing = GeneratorModel.objects.filter(created_at__lte=timezone.now() - DIRECTIONS_GRACE).exclude(
+        pk__in=with_directions
+    )
+    return sum(directions_request(model_id=pk) for pk in missing.values_list("pk", flat=True))
 
 
 def _class_names_validate(class_names, *, c_dim):

@@ -7,12 +7,19 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management import CommandError, call_command
 from django.urls import reverse
+from django.utils import timezone
 
 from audit.models import AuditEvent
 from generation.layer_groups import layer_groups_default, layer_groups_validate
 from generation.models import GeneratorModel
-from generation.services.registry import generator_model_configure, generator_model_import
-from tests.conftest import PASSWORD
+from generation.services.directions import directions_compute
+from generation.services.registry import (
+    DIRECTIONS_GRACE,
+    generation_directions_sweep,
+    generator_model_configure,
+    generator_model_import,
+)
+from tests.conftest import PASSWORD, celery_broker
 from tests.stylegan.conftest import shared_fixture
 
 
@@ -273,3 +280,21 @@ def test_it_keeps_the_identity_rows_of_a_model_with_personas(generator_model, op
         generator_model_configure(layer_groups=recut, identity_group="face", **configure)
     generator_model.refresh_from_db()
     assert generator_model.identity_rows == [4, 5, 6, 7]
+
+
+def test_it_registers_a_model_while_the_broker_is_down_and_the_sweep_asks_for_its_directions_later(
+    models_root, checkpoint_dir, operator, django_capture_on_commit_callbacks, memory_broker, caplog
+):
+    with celery_broker("redis://127.0.0.1:1/0"), django_capture_on_commit_callbacks(execute=True):
+        model = generator_model_import(actor=operator, source=checkpoint_dir, name="Q", slug="q", licence_note="Ours")
+    assert GeneratorModel.objects.filter(pk=model.pk).exists()
+    assert "Directions of model" in caplog.text and "not requested yet" in caplog.text
+    assert memory_broker.sent("default") == []
+
+    assert generation_directions_sweep() == 0  # too recent: its request may still be on its way
+    GeneratorModel.objects.filter(pk=model.pk).update(created_at=timezone.now() - DIRECTIONS_GRACE)
+    assert generation_directions_sweep() == 1
+    assert memory_broker.sent("default") == [("generation.compute_directions", [model.pk])]
+
+    directions_compute(model_id=model.pk)
+    assert generation_directions_sweep() == 0
