@@ -1,7 +1,9 @@
 import shutil
 import socket
 import subprocess
+import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -216,3 +218,23 @@ def test_it_requeues_or_fails_jobs_whose_lease_lapsed(owner, brand, persona, dja
     exhausted.refresh_from_db()
     assert (retry.status, retry.attempts, retry.claimed_by) == (Status.QUEUED, 1, "")
     assert exhausted.status == Status.FAILED and "Gave up after 3 attempts" in exhausted.error
+
+
+def test_it_reclaims_a_job_whose_worker_exited_but_was_never_reaped(job, media_root):
+    zombie = subprocess.Popen(["true"])
+    try:
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{zombie.pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z":
+            assert time.monotonic() < deadline, "the child did not exit"
+            time.sleep(0.05)
+        GenerationJob.objects.unscoped().filter(pk=job.pk).update(
+            status=Status.RUNNING,
+            attempts=1,
+            claimed_by=f"{socket.gethostname()}:{zombie.pid}",
+            lease_expires_at=timezone.now() + timedelta(minutes=5),
+        )
+        assert generation_job_run(job_id=job.pk).result == "succeeded"
+    finally:
+        zombie.wait()
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == (Status.SUCCEEDED, 2)
