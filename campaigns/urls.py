@@ -16,6 +16,7 @@ urlpatterns = [
         views.campaign_item_retry_view,
         name="campaign-item-retry",
     ),
+    path("brands/<slug:brand_slug>/assets/", views.asset_list, name="asset-list"),
     path("brands/<slug:brand_slug>/assets/<int:asset_id>/", views.asset_detail, name="asset-detail"),
     path(
         "brands/<slug:brand_slug>/assets/<int:asset_id>/download/<slug:kind>",

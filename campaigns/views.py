@@ -1,22 +1,25 @@
 import json
+import tempfile
+import zipfile
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.http import FileResponse, HttpResponse, HttpResponseNotFound
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from avatars.models import LibraryItem
-from avatars.selectors import library_items_for_brand, persona_current_versions
+from avatars.selectors import library_items_for_brand, persona_current_versions, personas_for_brand
 from brands.models import CREATE_ROLES
 from brands.selectors import brand_access_get
 from common.forms import service_errors_add
 from content.c2pa import PROVENANCE_LABEL, brand_trust_anchor, c2pa_read
-from content.formats import disclosure_read, draft_mark
-from content.selectors import asset_get
+from content.formats import FORMATS, disclosure_read, draft_mark
+from content.selectors import asset_get, assets_for_brand
 
-from .forms import CampaignForm
+from .forms import FORMAT_LABELS, CampaignForm
 from .selectors import (
     campaign_get,
     campaign_item_get,
@@ -244,3 +247,95 @@ def asset_download(request, brand_slug, asset_id, kind):
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response
     return FileResponse(stored, content_type=content_type, as_attachment=True, filename=filename)
+
+
+ASSETS_PER_PAGE = 48
+ZIP_MAX_ASSETS = 200
+
+
+def asset_zip_name(*, brand, asset):
+    """An asset's web JPEG's name in a bulk download: brand, persona, id and format
+    ("4:5" written "4x5"), and that it is a draft."""
+    fmt = (asset.output_format or "square").replace(":", "x")
+    return f"{brand.slug}-{asset.persona.handle}-{asset.pk}-{fmt}-draft.jpg"
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def asset_list(request, brand_slug):
+    """The brand's asset library: every asset, newest first, filtered by persona,
+    campaign and format (GET), 48 a page; POST downloads the checked assets' web
+    JPEGs (draft-marked, with their disclosure and C2PA) as one zip."""
+    access = brand_access_get(user=request.user, brand_slug=brand_slug)
+    brand = access.brand
+    filters = {key: request.GET.get(key, "") for key in ("persona", "campaign", "format")}
+    assets = assets_for_brand(
+        brand=brand,
+        persona_id=filters["persona"] or None,
+        campaign_id=filters["campaign"] or None,
+        output_format=filters["format"] or None,
+    )
+    error = ""
+    selected = set()
+    if request.method == "POST":
+        selected = {
+            int(value)
+            for value in request.POST.getlist("assets")
+            if value.isascii() and value.isdigit() and len(value) < 19
+        }
+        if not selected:
+            error = "Select at least one asset to download."
+        elif len(selected) > ZIP_MAX_ASSETS:
+            error = f"Select at most {ZIP_MAX_ASSETS} assets for one zip ({len(selected)} were selected)."
+        else:
+            # Only this brand's assets with a web file; other brands' ids are dropped.
+            chosen = list(assets_for_brand(brand=brand).filter(pk__in=selected).exclude(web=""))
+            if not chosen:
+                error = "None of the selected assets has a web image to download."
+            else:
+                response = _assets_zip(brand=brand, assets=chosen)
+                if isinstance(response, str):
+                    error = response
+                else:
+                    return response
+    query = request.GET.copy()
+    query.pop("page", None)
+    page = Paginator(assets, ASSETS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "campaigns/asset_list.html",
+        {
+            "brand": brand,
+            "page": page,
+            "filters": filters,
+            "personas": personas_for_brand(brand=brand).order_by("name"),
+            "campaigns": campaigns_for_brand(brand=brand),
+            "formats": [(fmt, FORMAT_LABELS.get(fmt, fmt)) for fmt in FORMATS],
+            "query": query.urlencode(),
+            "error": error,
+            "selected": selected,
+            "zip_max": ZIP_MAX_ASSETS,
+            "threshold": brand.identity_threshold,
+        },
+    )
+
+
+def _assets_zip(*, brand, assets):
+    """A zip of the assets' web JPEGs as a download, or the reason it cannot be made.
+    Built in a spooled temporary file: in memory up to 16 MB, on disk past it."""
+    spool = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115 - FileResponse closes it
+    missing = []
+    # JPEGs do not compress further: stored, not deflated.
+    with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_STORED) as archive:
+        for asset in assets:
+            try:
+                with asset.web.open("rb") as stored:
+                    archive.writestr(asset_zip_name(brand=brand, asset=asset), stored.read())
+            except FileNotFoundError:
+                missing.append(str(asset.pk))
+    if missing:
+        spool.close()
+        return f"The web image of asset(s) {', '.join(missing)} is missing from storage; nothing was downloaded."
+    spool.seek(0)
+    filename = f"{brand.slug}-assets-{len(assets)}-draft.zip"
+    return FileResponse(spool, content_type="application/zip", as_attachment=True, filename=filename)

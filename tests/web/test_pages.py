@@ -44,6 +44,7 @@ def brand_pages(brand, persona, asset, campaign):
         "library-item-create": ("post", [brand.slug]),
         "layer-group-permission-set": ("post", [brand.slug]),
         "direction-teach": ("get", [brand.slug]),
+        "asset-list": ("get", [brand.slug]),
         "asset-image": ("get", [brand.slug, asset.pk]),
         "asset-detail": ("get", [brand.slug, asset.pk]),
         "asset-download": ("get", [brand.slug, asset.pk, "master"]),
