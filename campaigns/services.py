@@ -84,8 +84,9 @@ def campaign_plan(*, actor, brand, versions, looks=(), poses=(), formats, varian
     images = len(versions) * max(len(looks), 1) * max(len(poses), 1) * len(formats) * variants
     if images > MAX_IMAGES:
         raise ValidationError(f"This campaign would make {images} images; one campaign makes at most {MAX_IMAGES}.")
+    changes = {}  # one checked change per persona and item, whatever it is combined with
     recipes = [
-        recipe_build(actor=actor, brand=brand, version=version, look=look, pose=pose)
+        recipe_build(actor=actor, brand=brand, version=version, look=look, pose=pose, changes=changes)
         for version in versions
         for look in looks or [None]
         for pose in poses or [None]
@@ -93,15 +94,20 @@ def campaign_plan(*, actor, brand, versions, looks=(), poses=(), formats, varian
     return recipes, sorted(set(formats), key=list(FORMATS).index), variants
 
 
-def recipe_build(*, actor, brand, version, look, pose):
-    """`version` with `look` then `pose` applied (either may be None), checked."""
+def recipe_build(*, actor, brand, version, look, pose, changes=None):
+    """`version` with `look` then `pose` applied (either may be None), checked.
+    `changes` keeps library_change's checked changes across calls: {(persona pk, item pk): change}."""
+    changes = {} if changes is None else changes
     persona = version.persona
     latent = version.latent_array()
     written = {}
     for item in (look, pose):
         if item is None:
             continue
-        change = library_change(actor=actor, brand=brand, persona=persona, item=item)
+        key = (persona.pk, item.pk)
+        if key not in changes:
+            changes[key] = library_change(actor=actor, brand=brand, persona=persona, item=item)
+        change = changes[key]
         overlap = set(change.rows) & set(written)
         if overlap:
             raise ValidationError(

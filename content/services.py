@@ -35,7 +35,7 @@ class AssetFiles:
 
 def asset_file_names(*, brand_slug, job_id, attempt):
     """Where one render attempt of a job writes its files: fixed names, so that
-    a later attempt can remove what a killed one left behind (asset_files_save),
+    a later attempt can remove what a killed one left behind (asset_files_write),
     and so no file of a job exists unless its asset row refers to it."""
     stem = f"assets/{brand_slug}/job-{job_id}-a{attempt}"
     return {"image": f"{stem}.png", "web": f"{stem}-web.jpg", "thumbnail": f"{stem}-thumb.webp"}

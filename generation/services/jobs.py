@@ -679,7 +679,7 @@ def generation_job_fail(*, job, attempt, error):
             after={"attempt": attempt, "error": error},
         )
         # Files an earlier attempt wrote before it was killed are otherwise removed only
-        # by a later attempt's asset_files_save; this job stores none.
+        # by a later attempt's asset_files_write; this job stores none.
         _attempt_files_delete_on_commit(jobs=[job])
     return bool(failed)
 
