@@ -27,6 +27,25 @@ certificate against the time it validates.
 Sign last: the disclosure's XMP packet has to be in the file before it is signed, because
 splicing it in afterwards changes hashed bytes and the manifest then reads ``Invalid``.
 
+Releasing
+---------
+An approved asset gets new files without the DRAFT mark (content.services.asset_release), each
+signed by ``c2pa_sign_release`` with the same brand key: a NEW manifest whose parent ingredient
+(``relationship: parentOf``) is the file it comes from, the draft master for the approved master
+and the approved master for its web JPEG and thumbnail. c2pa copies the parent's manifest store
+into the new one, so a verifier reads the whole chain: approved web -> approved master -> draft
+master (``c2pa.created``, trainedAlgorithmicMedia). The new manifest holds:
+
+- ``c2pa.actions``: ``c2pa.opened`` naming the parent, ``c2pa.edited.metadata`` (master: same
+  pixels, disclosure no longer a draft) or ``c2pa.transcoded`` (web, thumbnail), and
+  ``c2pa.published`` with ``when`` = the approval's time and a description naming the approvers;
+- ``com.personastudio.provenance`` as in a draft, with ``draft`` false;
+- ``com.personastudio.approval``: the approval as given (review id, approvers, time, workflow,
+  revision, the draft master's sha256, which the parent ingredient's hash also pins).
+
+Read with the brand's root as trust anchor it is ``Trusted``, and ``ingredientDeltas`` say the
+parent's manifest validated and is trusted too.
+
 The key
 -------
 Each brand has one ``BrandSigningKey``, made the first time something is signed for it
@@ -101,6 +120,11 @@ from .models import BrandSigningKey
 MIME_TYPES = frozenset({"image/png", "image/jpeg", "image/webp"})
 CLAIM_GENERATOR = "Persona Studio"
 PROVENANCE_LABEL = "com.personastudio.provenance"
+# The approval an approved file was released under (c2pa_sign_release).
+APPROVAL_LABEL = "com.personastudio.approval"
+APPROVAL_KEYS = ("review_id", "approved_by", "approved_at", "workflow", "revision", "content_sha256")
+# The ingredient label c2pa.opened points at.
+PARENT_INGREDIENT = "parent"
 CERTIFICATE_YEARS = 10
 # Not yet in cryptography's ExtendedKeyUsageOID.
 DOCUMENT_SIGNING = ObjectIdentifier("1.3.6.1.5.5.7.3.36")
@@ -162,20 +186,117 @@ def c2pa_sign(
             },
         ],
     }
+    return _builder_sign(image_bytes, mime=mime, manifest=manifest, brand=brand, signer=signer)
+
+
+def c2pa_sign_release(
+    image_bytes: bytes,
+    *,
+    mime: str,
+    brand,
+    parent_bytes: bytes,
+    parent_mime: str,
+    parent_title: str,
+    generator: str,
+    persona: str,
+    title: str,
+    approval: dict,
+    transcoded: bool = False,
+    signer: BrandSigner | None = None,
+) -> bytes:
+    """``image_bytes``, an approved asset's file, with a new C2PA manifest signed with the
+    brand's key whose parent ingredient is ``parent_bytes`` (a signed file of the same
+    brand: the draft master, or for a derivative the approved master), so that the draft's
+    own manifest travels inside the new store and a verifier sees both. ``approval`` is
+    content.services.asset_release's dict; it is recorded whole under APPROVAL_LABEL.
+    ``transcoded``: the file is the parent in another encoding or size (web JPEG,
+    thumbnail), not the parent with only its metadata changed (the master).
+
+    Raises ValueError for bad arguments and SigningFailed when the key cannot be used or
+    c2pa refuses the parent."""
+    if mime not in MIME_TYPES or parent_mime not in MIME_TYPES:
+        raise ValueError(f"cannot sign {mime!r} from {parent_mime!r}; allowed: {', '.join(sorted(MIME_TYPES))}")
+    names = {"generator": generator, "persona": persona, "title": title, "parent_title": parent_title}
+    for name, value in names.items():
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"a C2PA manifest needs a non-empty {name}")
+    missing = [key for key in APPROVAL_KEYS if key not in approval]
+    if missing:
+        raise ValueError(f"an approval needs {', '.join(missing)}")
+    signer = signer or brand_signer_get(brand=brand)
+    record = {key: approval[key] for key in APPROVAL_KEYS}
+    approvers = ", ".join(str(name) for name in approval["approved_by"]) or "nobody named"
+    # Actions, from the C2PA specification's list. c2pa.opened (required first when there
+    # is a parent) names the draft. Then what changed: the master keeps its pixels and only
+    # its XMP disclosure stops saying "draft", which is c2pa.edited.metadata; the web JPEG and
+    # thumbnail are the approved master re-encoded and scaled, c2pa.transcoded (non-editorial
+    # by the specification's definition: encoding and resolution, not content). Last
+    # c2pa.published, "the asset was released to a wider audience": approval is exactly the
+    # decision to let it out to the brand's channels. Not c2pa.edited: that declares an
+    # editorial change to the content, and approving changes none.
+    actions = [
+        {"action": "c2pa.opened", "parameters": {"ingredientIds": [PARENT_INGREDIENT]}},
+        {"action": "c2pa.transcoded" if transcoded else "c2pa.edited.metadata"},
+        {
+            "action": "c2pa.published",
+            "when": approval["approved_at"],
+            "softwareAgent": {"name": CLAIM_GENERATOR},
+            "description": f"Approved for publication by {approvers} "
+            f"(review {approval['review_id']}, workflow {approval['workflow']} revision {approval['revision']})",
+        },
+    ]
+    manifest = {
+        "claim_generator_info": [{"name": CLAIM_GENERATOR}],
+        "title": title,
+        "assertions": [
+            {"label": "c2pa.actions", "data": {"actions": actions}},
+            {
+                "label": PROVENANCE_LABEL,
+                "data": {"generator": generator, "persona": persona, "brand": brand.name, "draft": False},
+            },
+            {"label": APPROVAL_LABEL, "data": record},
+        ],
+    }
+    ingredient = {"title": parent_title, "relationship": "parentOf", "label": PARENT_INGREDIENT}
+    return _builder_sign(
+        image_bytes,
+        mime=mime,
+        manifest=manifest,
+        brand=brand,
+        signer=signer,
+        ingredient=(ingredient, parent_mime, parent_bytes),
+    )
+
+
+def _builder_sign(image_bytes, *, mime, manifest, brand, signer, ingredient=None) -> bytes:
     signer_info = c2pa.C2paSignerInfo(
         c2pa.C2paSigningAlg.ES256, signer.certificate_chain.encode("ascii"), signer.private_key_pem, None
     )
+    builder_settings = BUILDER_SETTINGS
+    if ingredient is not None:
+        # c2pa validates the parent as it adds it and stores that result in the new
+        # manifest; trusting the brand's own root makes it record "trusted" instead of
+        # "signingCredential.untrusted" for our own draft.
+        builder_settings = {**BUILDER_SETTINGS, "trust": {"user_anchors": _chain_root(signer.certificate_chain)}}
     out = io.BytesIO()
     try:
         with (
-            c2pa.Context.from_dict(BUILDER_SETTINGS) as context,
-            c2pa.Signer.from_info(signer_info) as signer,
+            c2pa.Context.from_dict(builder_settings) as context,
+            c2pa.Signer.from_info(signer_info) as c2pa_signer,
             c2pa.Builder.from_json(manifest, context) as builder,
         ):
-            builder.sign(signer, mime, io.BytesIO(image_bytes), out)
+            if ingredient is not None:
+                definition, ingredient_mime, ingredient_bytes = ingredient
+                builder.add_ingredient(definition, ingredient_mime, io.BytesIO(ingredient_bytes))
+            builder.sign(c2pa_signer, mime, io.BytesIO(image_bytes), out)
     except c2pa.C2paError as exc:
         raise SigningFailed(f"C2PA signing for brand {brand.slug} failed: {exc}") from exc
     return out.getvalue()
+
+
+def _chain_root(certificate_chain: str) -> str:
+    root = x509.load_pem_x509_certificates(certificate_chain.encode("ascii"))[-1]
+    return root.public_bytes(serialization.Encoding.PEM).decode("ascii")
 
 
 def c2pa_read(image_bytes: bytes, *, mime: str, trust_anchors: str | None = None) -> dict | None:
@@ -199,8 +320,7 @@ def brand_trust_anchor(*, brand) -> str | None:
     key = BrandSigningKey.objects.for_brand(brand).first()
     if key is None:
         return None
-    root = x509.load_pem_x509_certificates(key.certificate_chain.encode("ascii"))[-1]
-    return root.public_bytes(serialization.Encoding.PEM).decode("ascii")
+    return _chain_root(key.certificate_chain)
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,15 @@ legible on white line-art and on dark renders alike, across the picture so that 
 cropped away without losing the face. Pixels outside the letters are unchanged. We looked at
 it on 1080 x 1350 white and dark renders and on 256 px ones: legible on all of them.
 
+Released files
+--------------
+An approved asset is published without the mark: ``released_renditions(master_bytes, ...)``
+takes the stored master (never marked; only its derivatives are) and makes the same three
+files as ``asset_renditions`` through the same code (``_renditions``), with the DRAFT layer
+left out and the disclosure's ``ps:Draft`` False ("approved for publication" in
+``dc:description``). The master's pixels are decoded and re-encoded losslessly, so they are
+those of the draft master exactly; the web JPEG and thumbnail are those of a plain resize.
+
 Cost (bench/formats.py): PNG encoding dominates; zlib level 6 (Pillow's default, kept for the
 stored files) takes about 0.12 s for a 1080 x 1350 picture on one CPU core, level 1 a third of
 that for files about 30% larger.
@@ -235,21 +244,43 @@ def asset_renditions(
     source = _open_rgb(png_bytes)
     master_image = _fit_and_pad(source, _format_size(fmt)) if fmt else source
     disclosure = dict(fmt=fmt or "master", generator=generator, persona=persona, brand=brand)
+    return _renditions(master_image, disclosure=disclosure, draft=True)
+
+
+def released_renditions(
+    master_bytes: bytes, *, fmt: str | None, generator: str, persona: str, brand: str
+) -> dict[str, bytes]:
+    """The files of an approved asset from its stored (draft) master: ``master`` (PNG,
+    the same pixels, its disclosure saying ``ps:Draft`` False and "approved for
+    publication"), ``web`` and ``thumbnail`` made as ``asset_renditions`` makes them,
+    without the DRAFT mark. Whatever else the stored file carried (its C2PA manifest
+    store above all) is left behind: the released master is encoded afresh from its
+    pixels, so the caller signs it with a new manifest that names the draft as parent."""
+    disclosure = dict(fmt=fmt or "master", generator=generator, persona=persona, brand=brand)
+    return _renditions(_open_rgb(master_bytes), disclosure=disclosure, draft=False)
+
+
+def _renditions(master_image: Image.Image, *, disclosure: dict, draft: bool) -> dict[str, bytes]:
+    """master PNG, web JPEG and thumbnail WebP of one picture, each with the disclosure;
+    with ``draft`` the derivatives carry the DRAFT mark (the master never does: it is
+    marked when served, content.views)."""
     # Plain PNG text too, for tools that read no XMP.
     text = PngImagePlugin.PngInfo()
-    for key, value in (("AI-Generated", "true"), ("Software", "Persona Studio"), ("Model", generator)):
+    for key, value in (("AI-Generated", "true"), ("Software", "Persona Studio"), ("Model", disclosure["generator"])):
         text.add_text(key, value)
     master_png = _encode(master_image, "PNG", compress_level=MASTER_PNG_COMPRESSION, pnginfo=text)
-    master = disclosure_embed(master_png, **disclosure)
-    marked = Image.alpha_composite(master_image.convert("RGBA"), _draft_layer(master_image.size)).convert("RGB")
+    master = disclosure_embed(master_png, draft=draft, **disclosure)
+    shown = master_image
+    if draft:
+        shown = Image.alpha_composite(master_image.convert("RGBA"), _draft_layer(master_image.size)).convert("RGB")
     web = _encode(
-        _to_width(marked, WEB_WIDTH), "JPEG", quality=WEB_QUALITY, optimize=True, progressive=True, subsampling="4:2:0"
+        _to_width(shown, WEB_WIDTH), "JPEG", quality=WEB_QUALITY, optimize=True, progressive=True, subsampling="4:2:0"
     )
-    thumbnail = _encode(_to_width(marked, THUMBNAIL_WIDTH), "WEBP", quality=THUMBNAIL_QUALITY, method=4)
+    thumbnail = _encode(_to_width(shown, THUMBNAIL_WIDTH), "WEBP", quality=THUMBNAIL_QUALITY, method=4)
     return {
         "master": master,
-        "web": disclosure_embed(web, **disclosure),
-        "thumbnail": disclosure_embed(thumbnail, **disclosure),
+        "web": disclosure_embed(web, draft=draft, **disclosure),
+        "thumbnail": disclosure_embed(thumbnail, draft=draft, **disclosure),
     }
 
 
@@ -420,7 +451,7 @@ def _text(value) -> str | None:
 
 
 def _xmp_packet(*, fmt: str, generator: str, persona: str, brand: str, draft: bool) -> bytes:
-    state = "draft, not approved for publication" if draft else "final"
+    state = "draft, not approved for publication" if draft else "approved for publication"
     description = (
         f"AI-generated image of the virtual persona {persona} (brand {brand}), "
         f"rendered by the generator {generator}; format {fmt}; {state}."

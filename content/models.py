@@ -34,6 +34,14 @@ class Asset(models.Model):
     height = models.PositiveIntegerField()
     metadata = models.JSONField(default=dict)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The approved copies (content.services.asset_release): the master with a new C2PA
+    # manifest whose parent ingredient is `image`, and web and thumbnail without the DRAFT
+    # mark. Empty until an approval releases them, emptied again when it lapses; the
+    # approval they were released under is metadata["release"].
+    released_image = models.FileField(blank=True)
+    released_web = models.FileField(blank=True)
+    released_thumbnail = models.FileField(blank=True)
+    released_at = models.DateTimeField(null=True, blank=True)
 
     objects = BrandScopedManager()
 
@@ -43,6 +51,11 @@ class Asset(models.Model):
 
     def __str__(self):
         return f"Asset {self.pk} of persona {self.persona_id}"
+
+    @property
+    def released(self):
+        """Approved and released: served and downloaded without the DRAFT mark."""
+        return self.released_at is not None and bool(self.released_image)
 
     @property
     def ai_generated(self):
