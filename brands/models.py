@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class Role(models.TextChoices):
@@ -95,3 +96,51 @@ class LayerGroupPermission(models.Model):
 
     def __str__(self):
         return f"{self.role} of {self.brand} may change {', '.join(self.layer_groups) or 'no layer group'}"
+
+
+class InvitationQuerySet(models.QuerySet):
+    def open(self):
+        """Neither accepted nor revoked (possibly expired)."""
+        return self.filter(accepted_at__isnull=True, revoked_at__isnull=True)
+
+
+class Invitation(models.Model):
+    """An owner's invitation to join a brand with a role, sent by email.
+
+    The link carries a token signed with SECRET_KEY over the id (see
+    brands.services.invitation_token); nothing stored here lets a database
+    reader make a working link."""
+
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=16, choices=Role.choices)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="invitations_sent"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="invitations_accepted"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = InvitationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # Re-inviting an address revokes its open invitation first, so an
+            # owner never has two live links for one person to reason about.
+            models.UniqueConstraint(
+                fields=["brand", "email"],
+                condition=models.Q(accepted_at__isnull=True, revoked_at__isnull=True),
+                name="invitation_one_open_per_brand_email",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.email} invited as {self.role} of {self.brand}"
+
+    def is_expired(self, now=None):
+        return self.expires_at <= (now or timezone.now())

@@ -6,7 +6,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import Http404
 
-from .models import ROLE_RANK, AgencyAccess, Brand, LayerGroupPermission, Membership, Role
+from .models import ROLE_RANK, AgencyAccess, Brand, Invitation, LayerGroupPermission, Membership, Role
 
 
 @dataclass(frozen=True)
@@ -73,3 +73,31 @@ def layer_groups_allowed(*, user, brand):
 
 def layer_group_permissions_for_brand(*, brand):
     return list(LayerGroupPermission.objects.filter(brand=brand).order_by("role"))
+
+
+def members_for_brand(*, brand):
+    """The brand's direct members, strongest role first, then by username."""
+    memberships = Membership.objects.filter(brand=brand).select_related("user")
+    return sorted(memberships, key=lambda m: (-ROLE_RANK[m.role], m.user.get_username().lower()))
+
+
+def membership_get(*, brand, membership_id):
+    """One membership of the brand; Http404 for any other id."""
+    membership = Membership.objects.filter(brand=brand, pk=membership_id).select_related("user").first()
+    if membership is None:
+        raise Http404("No such member")
+    return membership
+
+
+def invitations_pending_for_brand(*, brand):
+    """Invitations neither accepted nor withdrawn, newest first; expired ones
+    included (Invitation.is_expired tells them apart) so owners see who never answered."""
+    return list(Invitation.objects.open().filter(brand=brand).select_related("invited_by").order_by("-created_at"))
+
+
+def invitation_get(*, brand, invitation_id):
+    """One invitation of the brand; Http404 for any other id."""
+    invitation = Invitation.objects.filter(brand=brand, pk=invitation_id).first()
+    if invitation is None:
+        raise Http404("No such invitation")
+    return invitation

@@ -1,11 +1,16 @@
 import re
+from datetime import timedelta
 
+from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.mail import send_mail
+from django.core.validators import validate_email
 from django.db import transaction
+from django.utils import timezone
 
 from audit.services import audit_record
 
-from .models import Agency, AgencyAccess, Brand, LayerGroupPermission, Membership, Role
+from .models import Agency, AgencyAccess, Brand, Invitation, LayerGroupPermission, Membership, Role
 from .selectors import brand_role_require
 
 # Layer-group names as generator models define them; the dashboard offers
@@ -13,6 +18,10 @@ from .selectors import brand_role_require
 LAYER_GROUP_NAME = re.compile(r"[A-Za-z0-9_-]{1,40}\Z")
 LAYER_GROUPS_MAX = 32
 LIMITABLE_ROLES = [role for role in Role.values if role != Role.OWNER]
+INVITATION_LIFETIME = timedelta(days=7)
+# Namespaces the signature: a token signed for anything else in the project
+# (sessions, password resets) is not a valid invitation token.
+INVITATION_SALT = "brands.invitation"
 
 
 @transaction.atomic
@@ -28,17 +37,64 @@ def brand_create(*, actor, name, slug):
     return brand
 
 
+def _role_check(role):
+    if role not in Role.values:
+        raise ValidationError({"role": f"Unknown role {role!r}; choose one of {', '.join(Role.values)}."})
+
+
+def _membership_lock(*, brand, membership):
+    """(the membership as it is now, the ids of the brand's owner memberships), all locked.
+
+    The owners are locked first, in id order, then the member: every change of
+    a membership takes its locks in that order, so two changes never wait on
+    each other, and two owners demoting each other at once run one after the
+    other, the second seeing a single owner left. The membership is read
+    again because it may have changed or gone since the caller read it."""
+    owners = list(
+        Membership.objects.select_for_update()
+        .filter(brand=brand, role=Role.OWNER)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    locked = (
+        Membership.objects.select_for_update(of=("self",))
+        .select_related("user")
+        .filter(pk=membership.pk, brand=brand)
+        .first()
+    )
+    if locked is None:
+        raise ValidationError(f"{membership.user.get_username()} is no longer a member of {brand.name}.")
+    return locked, owners
+
+
+def _owner_keep(*, brand, membership, owners, new_role=None):
+    """Refuse to demote (new_role) or remove (None) the brand's last owner.
+
+    `owners` come locked from _membership_lock. Only direct memberships count:
+    an agency's access is granted and withdrawn outside the brand's team."""
+    if membership.role != Role.OWNER or new_role == Role.OWNER or owners != [membership.pk]:
+        return
+    what = "removed" if new_role is None else "made " + Role(new_role).label.lower()
+    raise ValidationError(
+        {
+            "role": f"{membership.user.get_username()} is the last owner of {brand.name} and cannot be {what}; "
+            "make someone else an owner first."
+        }
+    )
+
+
 @transaction.atomic
 def membership_add(*, actor, brand, user, role):
     """Give `user` a role on the brand (or change it). Owners only."""
     brand_role_require(user=actor, brand=brand, roles={Role.OWNER})
-    if role not in Role.values:
-        raise ValidationError({"role": f"Unknown role {role!r}; choose one of {', '.join(Role.values)}."})
+    _role_check(role)
     membership = Membership.objects.filter(brand=brand, user=user).first()
     before = {"user": user.get_username(), "role": membership.role} if membership else None
     if membership is None:
         membership = Membership.objects.create(brand=brand, user=user, role=role)
     else:
+        membership, owners = _membership_lock(brand=brand, membership=membership)
+        _owner_keep(brand=brand, membership=membership, owners=owners, new_role=role)
         membership.role = role
         membership.save(update_fields=["role"])
     audit_record(
@@ -50,6 +106,202 @@ def membership_add(*, actor, brand, user, role):
         after={"user": user.get_username(), "role": role},
     )
     return membership
+
+
+@transaction.atomic
+def membership_role_change(*, actor, brand, membership, role):
+    """Change a member's role. Owners only; the last owner keeps the role."""
+    brand_role_require(user=actor, brand=brand, roles={Role.OWNER})
+    _role_check(role)
+    membership, owners = _membership_lock(brand=brand, membership=membership)
+    _owner_keep(brand=brand, membership=membership, owners=owners, new_role=role)
+    before = {"user": membership.user.get_username(), "role": membership.role}
+    if membership.role == role:
+        return membership
+    membership.role = role
+    membership.save(update_fields=["role"])
+    audit_record(
+        actor=actor,
+        brand=brand,
+        action="membership.role_changed",
+        target=membership,
+        before=before,
+        after={"user": membership.user.get_username(), "role": role},
+    )
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, actor, brand, membership):
+    """Take a member off the brand. Owners only; the last owner stays.
+    Access through an agency is not touched."""
+    brand_role_require(user=actor, brand=brand, roles={Role.OWNER})
+    membership, owners = _membership_lock(brand=brand, membership=membership)
+    _owner_keep(brand=brand, membership=membership, owners=owners)
+    # Recorded before the delete, which clears the primary key the event names.
+    audit_record(
+        actor=actor,
+        brand=brand,
+        action="membership.removed",
+        target=membership,
+        before={"user": membership.user.get_username(), "role": membership.role},
+    )
+    membership.delete()
+
+
+def invitation_token(*, invitation):
+    """The token in an invitation's link: its id, signed with SECRET_KEY.
+
+    Nothing secret is stored, so the database alone cannot make a link; expiry,
+    revocation and acceptance live on the row, which every use reads."""
+    return signing.dumps(invitation.pk, salt=INVITATION_SALT)
+
+
+def _email_normalize(email):
+    email = (email or "").strip()
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ValidationError({"email": f"{email!r} is not an email address."}) from None
+    # One address, one open invitation: compare them case-insensitively.
+    return email.lower()
+
+
+def _invitation_email_send(*, invitation, url):
+    brand, inviter = invitation.brand, invitation.invited_by
+    expires = timezone.localtime(invitation.expires_at).strftime("%Y-%m-%d %H:%M %Z")
+    send_mail(
+        subject=f"You are invited to {brand.name} on Persona Studio",
+        message=(
+            f"{inviter.get_username() if inviter else 'An owner'} invites you to join {brand.name} "
+            f"on Persona Studio as {Role(invitation.role).label.lower()}.\n\n"
+            f"Accept the invitation here (you can create an account on that page):\n{url}\n\n"
+            f"The link works once and until {expires}. If you did not expect it, ignore this email.\n"
+        ),
+        from_email=None,
+        recipient_list=[invitation.email],
+    )
+
+
+@transaction.atomic
+def invitation_create(*, actor, brand, email, role, accept_url_builder):
+    """Invite `email` to the brand as `role`. Owners only.
+
+    `accept_url_builder(token)` gives the absolute link for the email (the
+    caller knows its own URLs and host). An open invitation to the same
+    address is revoked and replaced, so only the newest link works. The email
+    leaves after commit, so a rolled-back invitation sends nothing."""
+    brand_role_require(user=actor, brand=brand, roles={Role.OWNER})
+    email = _email_normalize(email)
+    _role_check(role)
+    if Membership.objects.filter(brand=brand, user__email__iexact=email).exists():
+        raise ValidationError({"email": f"{email} already belongs to a member of {brand.name}."})
+    now = timezone.now()
+    replaced = Invitation.objects.select_for_update().open().filter(brand=brand, email=email).first()
+    if replaced is not None:
+        replaced.revoked_at = now
+        replaced.save(update_fields=["revoked_at"])
+    invitation = Invitation.objects.create(
+        brand=brand, email=email, role=role, invited_by=actor, expires_at=now + INVITATION_LIFETIME
+    )
+    audit_record(
+        actor=actor,
+        brand=brand,
+        action="invitation.created",
+        target=invitation,
+        before={"replaced_invitation": replaced.pk} if replaced else None,
+        after={"email": email, "role": role, "expires_at": invitation.expires_at.isoformat()},
+    )
+    url = accept_url_builder(invitation_token(invitation=invitation))
+    # robust: a mail server that is down is logged, not turned into an error
+    # page for an invitation that is already saved (the owner can invite again).
+    transaction.on_commit(lambda: _invitation_email_send(invitation=invitation, url=url), robust=True)
+    return invitation
+
+
+@transaction.atomic
+def invitation_revoke(*, actor, brand, invitation):
+    """Withdraw an open invitation: its link stops working. Owners only."""
+    brand_role_require(user=actor, brand=brand, roles={Role.OWNER})
+    locked = Invitation.objects.select_for_update().filter(pk=invitation.pk, brand=brand).first()
+    if locked is None or locked.accepted_at is not None:
+        raise ValidationError(f"The invitation to {invitation.email} was already accepted; remove the member instead.")
+    if locked.revoked_at is not None:
+        raise ValidationError(f"The invitation to {invitation.email} was already withdrawn.")
+    locked.revoked_at = timezone.now()
+    locked.save(update_fields=["revoked_at"])
+    audit_record(
+        actor=actor,
+        brand=brand,
+        action="invitation.revoked",
+        target=locked,
+        after={"email": locked.email, "role": locked.role},
+    )
+    return locked
+
+
+INVALID_LINK = "This invitation link is not valid: it may be incomplete or altered. Copy the whole link from the email."
+
+
+def invitation_from_token(*, token, lock=False):
+    """The invitation a token names, if it can still be accepted; otherwise a
+    ValidationError that says why, in words for the invitee."""
+    try:
+        invitation_id = signing.loads(token, salt=INVITATION_SALT)
+    except signing.BadSignature:
+        raise ValidationError(INVALID_LINK) from None
+    invitations = Invitation.objects.select_related("brand", "invited_by")
+    if lock:
+        invitations = invitations.select_for_update(of=("self",))
+    invitation = invitations.filter(pk=invitation_id).first() if isinstance(invitation_id, int) else None
+    if invitation is None:
+        raise ValidationError(INVALID_LINK)
+    if invitation.accepted_at is not None:
+        raise ValidationError(f"This invitation to {invitation.brand.name} was already accepted.")
+    if invitation.revoked_at is not None:
+        raise ValidationError(
+            f"This invitation to {invitation.brand.name} was withdrawn or replaced by a newer one; "
+            "use the link in the latest email, or ask an owner of the brand to invite you again."
+        )
+    if invitation.is_expired():
+        expired = timezone.localtime(invitation.expires_at).strftime("%Y-%m-%d")
+        raise ValidationError(
+            f"This invitation to {invitation.brand.name} expired on {expired}; "
+            "ask an owner of the brand to invite you again."
+        )
+    return invitation
+
+
+@transaction.atomic
+def invitation_accept(*, user, token):
+    """Accept an invitation as `user`: they become a member with the invited
+    role. A user who already is a member keeps their role (an invitation never
+    demotes anyone); the invitation is used up either way.
+
+    Returns (membership, joined): joined is False for an existing member.
+    The invitation row is locked, so a link is accepted once."""
+    invitation = invitation_from_token(token=token, lock=True)
+    brand = invitation.brand
+    membership = Membership.objects.filter(brand=brand, user=user).first()
+    joined = membership is None
+    if joined:
+        membership = Membership.objects.create(brand=brand, user=user, role=invitation.role)
+    invitation.accepted_at = timezone.now()
+    invitation.accepted_by = user
+    invitation.save(update_fields=["accepted_at", "accepted_by"])
+    audit_record(
+        actor=user,
+        brand=brand,
+        action="invitation.accepted",
+        target=invitation,
+        after={
+            "email": invitation.email,
+            "user": user.get_username(),
+            "role": membership.role,
+            "joined": joined,
+        },
+    )
+    return membership, joined
 
 
 @transaction.atomic
@@ -78,8 +330,7 @@ def agency_create(*, actor, name, slug, members=()):
 def agency_access_grant(*, actor, brand, agency, role):
     """Give every member of the agency a role on the brand. Brand owners only."""
     brand_role_require(user=actor, brand=brand, roles={Role.OWNER})
-    if role not in Role.values:
-        raise ValidationError({"role": f"Unknown role {role!r}; choose one of {', '.join(Role.values)}."})
+    _role_check(role)
     access, _ = AgencyAccess.objects.update_or_create(agency=agency, brand=brand, defaults={"role": role})
     audit_record(
         actor=actor,
