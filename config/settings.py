@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "avatars",
     "content",
     "campaigns",
+    "approvals",
     "dashboard",
 ]
 
@@ -315,4 +316,26 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 600.0,
         "options": {"expires": 600},
     },
+    "approvals-release-sweep": {
+        "task": "approvals.release_sweep",
+        "schedule": 600.0,
+        "options": {"expires": 600},
+    },
 }
+
+# Email (invitations, review notifications): printed to the console unless an SMTP
+# server is named.
+EMAIL_HOST = env.str("EMAIL_HOST", default="")
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_PORT = env.int("EMAIL_PORT", default=587)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=True)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Persona Studio <noreply@localhost>")
+# Where links in emails point: the address people open the dashboard at.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
