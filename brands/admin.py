@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Agency, AgencyAccess, Brand, Membership
+from .models import Agency, AgencyAccess, Brand, Invitation, Membership
 
 
 class MembershipInline(admin.TabularInline):
@@ -34,6 +34,22 @@ class MembershipAdmin(admin.ModelAdmin):
     list_display = ["brand", "user", "role", "created_at"]
     list_filter = ["role"]
     search_fields = ["brand__slug", "user__username"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    """Read-only: invitations are made, withdrawn and accepted through the
+    services (owner checks, audit, email); the admin only shows them."""
+
+    list_display = ["email", "brand", "role", "invited_by", "created_at", "expires_at", "accepted_at", "revoked_at"]
+    list_filter = ["role"]
+    search_fields = ["email", "brand__slug"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 class BrandOwnedAdmin(admin.ModelAdmin):

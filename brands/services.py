@@ -245,29 +245,32 @@ INVALID_LINK = "This invitation link is not valid: it may be incomplete or alter
 
 def invitation_from_token(*, token, lock=False):
     """The invitation a token names, if it can still be accepted; otherwise a
-    ValidationError that says why, in words for the invitee."""
+    ValidationError that says why, in words for the invitee, with a code:
+    invalid (altered or unknown), used, withdrawn or expired."""
     try:
         invitation_id = signing.loads(token, salt=INVITATION_SALT)
     except signing.BadSignature:
-        raise ValidationError(INVALID_LINK) from None
+        raise ValidationError(INVALID_LINK, code="invalid") from None
     invitations = Invitation.objects.select_related("brand", "invited_by")
     if lock:
         invitations = invitations.select_for_update(of=("self",))
     invitation = invitations.filter(pk=invitation_id).first() if isinstance(invitation_id, int) else None
     if invitation is None:
-        raise ValidationError(INVALID_LINK)
+        raise ValidationError(INVALID_LINK, code="invalid")
     if invitation.accepted_at is not None:
-        raise ValidationError(f"This invitation to {invitation.brand.name} was already accepted.")
+        raise ValidationError(f"This invitation to {invitation.brand.name} was already accepted.", code="used")
     if invitation.revoked_at is not None:
         raise ValidationError(
             f"This invitation to {invitation.brand.name} was withdrawn or replaced by a newer one; "
-            "use the link in the latest email, or ask an owner of the brand to invite you again."
+            "use the link in the latest email, or ask an owner of the brand to invite you again.",
+            code="withdrawn",
         )
     if invitation.is_expired():
         expired = timezone.localtime(invitation.expires_at).strftime("%Y-%m-%d")
         raise ValidationError(
             f"This invitation to {invitation.brand.name} expired on {expired}; "
-            "ask an owner of the brand to invite you again."
+            "ask an owner of the brand to invite you again.",
+            code="expired",
         )
     return invitation
 

@@ -1,10 +1,38 @@
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
 
 from avatars.forms import PersonaFromSeedForm
 from avatars.selectors import personas_for_brand
-from brands.models import CREATE_ROLES
-from brands.selectors import brand_access_get, brands_for_user
+from brands.models import CREATE_ROLES, Role
+from brands.selectors import (
+    brand_access_get,
+    brands_for_user,
+    invitation_get,
+    invitations_pending_for_brand,
+    members_for_brand,
+    membership_get,
+)
+from brands.services import (
+    invitation_accept,
+    invitation_create,
+    invitation_from_token,
+    invitation_revoke,
+    membership_remove,
+    membership_role_change,
+)
+from common.forms import service_errors_add
+
+from .forms import InvitationForm, InvitationSignupForm, MembershipRoleForm, RemovalForm
+
+OWNERS = {Role.OWNER}
 
 
 @login_required
@@ -24,5 +52,187 @@ def brand_dashboard(request, brand_slug):
             "role": access.role,
             "personas": personas_for_brand(brand=access.brand),
             "form": PersonaFromSeedForm() if can_create else None,
+        },
+    )
+
+
+# --- team ----------------------------------------------------------------------
+
+
+def _role_form(membership, data=None):
+    form = MembershipRoleForm(data, initial={"role": membership.role}, auto_id=f"id_member{membership.pk}_%s")
+    form.fields["role"].widget.attrs["aria-label"] = f"Role of {membership.user.get_username()}"
+    return form
+
+
+def _member_forms(membership, bound=None):
+    """The role and removal forms of one member's row; `bound` replaces one
+    of them with the form that was posted, so its errors show in that row."""
+    forms = {"role": _role_form(membership), "remove": RemovalForm(auto_id=f"id_member{membership.pk}_%s")}
+    return {**forms, **(bound or {})}
+
+
+def _team_render(request, access, *, invite_form=None, bound_member=None, bound_forms=None):
+    is_owner = access.role == Role.OWNER
+    members = members_for_brand(brand=access.brand)
+    rows = [
+        (m, _member_forms(m, bound_forms if bound_member is not None and m.pk == bound_member.pk else None))
+        for m in members
+    ]
+    return render(
+        request,
+        "dashboard/team.html",
+        {
+            "brand": access.brand,
+            "role": access.role,
+            "is_owner": is_owner,
+            "rows": rows,
+            "invite_form": (invite_form or InvitationForm()) if is_owner else None,
+            "invitations": invitations_pending_for_brand(brand=access.brand) if is_owner else [],
+        },
+    )
+
+
+@login_required
+def team(request, brand_slug):
+    """Every member sees who is on the team; owners also manage it here."""
+    access = brand_access_get(user=request.user, brand_slug=brand_slug)
+    return _team_render(request, access)
+
+
+@login_required
+@require_POST
+def team_invite(request, brand_slug):
+    access = brand_access_get(user=request.user, brand_slug=brand_slug, roles=OWNERS)
+    form = InvitationForm(request.POST)
+    if form.is_valid():
+        try:
+            invitation = invitation_create(
+                actor=request.user,
+                brand=access.brand,
+                **form.cleaned_data,
+                accept_url_builder=lambda token: request.build_absolute_uri(reverse("invitation-accept", args=[token])),
+            )
+        except ValidationError as exc:
+            service_errors_add(form, exc)
+        else:
+            messages.success(
+                request, f"Invited {invitation.email} as {invitation.get_role_display().lower()}; the link is emailed."
+            )
+            return redirect("team", brand_slug=access.brand.slug)
+    return _team_render(request, access, invite_form=form)
+
+
+@login_required
+@require_POST
+def team_invitation_revoke(request, brand_slug, invitation_id):
+    access = brand_access_get(user=request.user, brand_slug=brand_slug, roles=OWNERS)
+    invitation = invitation_get(brand=access.brand, invitation_id=invitation_id)
+    try:
+        invitation_revoke(actor=request.user, brand=access.brand, invitation=invitation)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Withdrew the invitation to {invitation.email}; its link no longer works.")
+    return redirect("team", brand_slug=access.brand.slug)
+
+
+@login_required
+@require_POST
+def team_member_role(request, brand_slug, membership_id):
+    access = brand_access_get(user=request.user, brand_slug=brand_slug, roles=OWNERS)
+    membership = membership_get(brand=access.brand, membership_id=membership_id)
+    form = _role_form(membership, request.POST)
+    if form.is_valid():
+        try:
+            changed = membership_role_change(
+                actor=request.user, brand=access.brand, membership=membership, role=form.cleaned_data["role"]
+            )
+        except ValidationError as exc:
+            # The row shows the role the member still has, with why it stays.
+            form = _role_form(membership, {"role": membership.role})
+            form.is_valid()
+            service_errors_add(form, exc)
+        else:
+            messages.success(request, f"{changed.user.get_username()} is now {changed.get_role_display().lower()}.")
+            return redirect("team", brand_slug=access.brand.slug)
+    return _team_render(request, access, bound_member=membership, bound_forms={"role": form})
+
+
+@login_required
+@require_POST
+def team_member_remove(request, brand_slug, membership_id):
+    access = brand_access_get(user=request.user, brand_slug=brand_slug, roles=OWNERS)
+    membership = membership_get(brand=access.brand, membership_id=membership_id)
+    form = RemovalForm(request.POST, auto_id=f"id_member{membership.pk}_%s")
+    try:
+        membership_remove(actor=request.user, brand=access.brand, membership=membership)
+    except ValidationError as exc:
+        form.is_valid()  # a bound form takes errors only once cleaned
+        service_errors_add(form, exc)
+        return _team_render(request, access, bound_member=membership, bound_forms={"remove": form})
+    username = membership.user.get_username()
+    if membership.user_id == request.user.pk:
+        messages.success(request, f"You left {access.brand.name}.")
+        return redirect("home")
+    messages.success(request, f"Removed {username} from {access.brand.name}.")
+    return redirect("team", brand_slug=access.brand.slug)
+
+
+# --- accepting an invitation -----------------------------------------------------
+
+# How each refusal answers: an unusable link is a bad request; a link that
+# worked once and no longer does is gone.
+INVITATION_REFUSAL_STATUS = {"invalid": 400, "used": 410, "withdrawn": 410, "expired": 410}
+
+
+def _invitation_refused(request, exc):
+    status = INVITATION_REFUSAL_STATUS.get(exc.error_list[0].code, 400)
+    return render(request, "dashboard/invitation_invalid.html", {"reasons": exc.messages}, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+def invitation_accept_page(request, token):
+    """Open to anyone holding the link: a signed-in user accepts with one
+    POST; anyone else logs in (and comes back here) or creates an account,
+    which accepts in the same step."""
+    try:
+        invitation = invitation_from_token(token=token)
+    except ValidationError as exc:
+        return _invitation_refused(request, exc)
+    signed_in = request.user.is_authenticated
+    form = None if signed_in else InvitationSignupForm(request.POST or None, email=invitation.email)
+    if request.method == "POST":
+        try:
+            if signed_in:
+                user = request.user
+                membership, joined = invitation_accept(user=user, token=token)
+            elif form.is_valid():
+                # The account exists only if the invitation is accepted with it.
+                with transaction.atomic():
+                    user = form.save()
+                    membership, joined = invitation_accept(user=user, token=token)
+                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            else:
+                membership = None
+        except ValidationError as exc:
+            return _invitation_refused(request, exc)
+        if membership is not None:
+            brand = membership.brand
+            if joined:
+                messages.success(request, f"Welcome to {brand.name}: you are {membership.get_role_display().lower()}.")
+            else:
+                messages.info(
+                    request,
+                    f"You already are {membership.get_role_display().lower()} of {brand.name}; your role stays.",
+                )
+            return redirect("brand-dashboard", brand_slug=brand.slug)
+    return render(
+        request,
+        "dashboard/invitation_accept.html",
+        {
+            "invitation": invitation,
+            "form": form,
+            "login_url": reverse("login") + "?" + urlencode({"next": request.path}),
         },
     )
