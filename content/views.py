@@ -7,6 +7,7 @@ from brands.selectors import brand_for_member
 
 from .formats import draft_mark
 from .selectors import asset_get
+from .services import asset_file_open
 
 log = logging.getLogger(__name__)
 
@@ -15,11 +16,20 @@ MISSING_IMAGE = "The image file for this asset is missing from storage."
 
 @login_required
 def asset_image(request, brand_slug, asset_id):
-    """An asset's preview, for members of its brand only: its thumbnail (stored
-    with the DRAFT mark), or for renders made before thumbnails existed, its
-    master with the DRAFT mark drawn on now. Every asset is a draft until approved."""
+    """An asset's preview, for members of its brand only. Approved and released: its
+    released thumbnail, without the DRAFT mark. Otherwise a draft: its thumbnail (stored
+    with the mark), or for renders made before thumbnails existed, its master with the
+    mark drawn on now."""
     brand = brand_for_member(user=request.user, brand_slug=brand_slug)
     asset = asset_get(brand=brand, asset_id=asset_id)
+    if asset.released:
+        try:
+            released, _ = asset_file_open(asset=asset, kind="thumbnail")
+            return FileResponse(released, content_type="image/webp")
+        except FileNotFoundError:
+            # The draft below is never wrong to show, only less finished.
+            log.error("Asset %s of brand %s: released thumbnail %r is missing from storage",
+                      asset.pk, brand.slug, asset.released_thumbnail.name)  # fmt: skip
     if asset.thumbnail:
         try:
             return FileResponse(asset.thumbnail.open("rb"), content_type="image/webp")
