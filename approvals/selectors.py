@@ -109,7 +109,7 @@ def comments_for_asset(*, brand, asset):
     return children.get(None, [])
 
 
-def approval_queue(*, brand, state=ReviewState.IN_REVIEW, campaign_id=None, persona_id=None, step=None):
+def queue_assets(*, brand, state=ReviewState.IN_REVIEW, campaign_id=None, persona_id=None, step=None):
     """Assets by review state (draft: never submitted), oldest submission first, with
     their review, persona and campaign; filters by campaign, persona and step index."""
     assets = Asset.objects.for_brand(brand).select_related(

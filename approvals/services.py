@@ -295,8 +295,11 @@ def review_decide(*, actor, brand, asset_id, action, reason_code="", reason_text
     with transaction.atomic():
         review = (
             AssetReview.objects.for_brand(brand)
+            # Only the immutable workflow is joined: PostgreSQL re-reads the locked row
+            # after a lock wait but not the rows joined to it, so the asset and the
+            # first decider are loaded afresh once the lock is held.
             .select_for_update(of=("self",))
-            .select_related("asset", "workflow", "decided_by")
+            .select_related("workflow")
             .filter(asset_id=asset_id)
             .first()
         )

@@ -17,7 +17,6 @@ urlpatterns = [
         name="campaign-item-retry",
     ),
     path("brands/<slug:brand_slug>/assets/", views.asset_list, name="asset-list"),
-    path("brands/<slug:brand_slug>/assets/<int:asset_id>/", views.asset_detail, name="asset-detail"),
     path(
         "brands/<slug:brand_slug>/assets/<int:asset_id>/download/<slug:kind>",
         views.asset_download,

@@ -16,8 +16,9 @@ from brands.models import CREATE_ROLES
 from brands.selectors import brand_access_get
 from common.forms import service_errors_add
 from content.c2pa import PROVENANCE_LABEL, brand_trust_anchor, c2pa_read
-from content.formats import FORMATS, disclosure_read, draft_mark
+from content.formats import FORMATS, disclosure_read
 from content.selectors import asset_get, assets_for_brand
+from content.services import FILE_KINDS, asset_download_name, asset_file_open
 
 from .forms import FORMAT_LABELS, CampaignForm
 from .selectors import (
@@ -131,6 +132,13 @@ def campaign_detail(request, brand_slug, campaign_id):
     }
     if request.GET.get("fragment"):
         return render(request, "campaigns/_board.html", context)
+    # Finished images not yet sent to review (approvals' `review` relation, read only).
+    context["unsubmitted"] = list(
+        assets_for_brand(brand=access.brand, campaign_id=campaign.pk)
+        .filter(review__isnull=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
     return render(request, "campaigns/campaign_detail.html", context)
 
 
@@ -163,16 +171,12 @@ def campaign_item_retry_view(request, brand_slug, campaign_id, item_id):
     return redirect("campaign-detail", brand_slug=access.brand.slug, campaign_id=campaign.pk)
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def asset_detail(request, brand_slug, asset_id):
-    """An asset: its picture, files, provenance and disclosure; POST verifies it."""
-    access = brand_access_get(user=request.user, brand_slug=brand_slug)
-    asset = asset_get(brand=access.brand, asset_id=asset_id)
+def asset_page_context(request, *, access, asset):
+    """The asset page's picture, files, provenance and disclosure; a POST from a
+    creator or owner verifies the asset. approvals.views.asset_detail renders it
+    with the asset's review."""
     verification = None
-    if request.method == "POST":
-        if access.role not in CREATE_ROLES:
-            return redirect("asset-detail", brand_slug=access.brand.slug, asset_id=asset.pk)
+    if request.method == "POST" and access.role in CREATE_ROLES:
         verification = asset_verify(actor=request.user, brand=access.brand, asset=asset)
     try:
         with asset.image.open("rb") as master:
@@ -182,22 +186,18 @@ def asset_detail(request, brand_slug, asset_id):
     else:
         disclosure = disclosure_read(master_bytes)
         manifest = _manifest_summary(master_bytes, brand=access.brand)
-    return render(
-        request,
-        "campaigns/asset_detail.html",
-        {
-            "brand": access.brand,
-            "asset": asset,
-            "provenance": sorted(asset.metadata.get("provenance", {}).items()),
-            "disclosure": disclosure,
-            "manifest": manifest,
-            "verification": verification,
-            "tolerance": {"mean": MEAN_TOLERANCE, "max": MAX_TOLERANCE},
-            "can_verify": access.role in CREATE_ROLES,
-            "below_threshold": asset.identity_consistency is not None
-            and asset.identity_consistency < access.brand.identity_threshold,
-        },
-    )
+    return {
+        "brand": access.brand,
+        "asset": asset,
+        "provenance": sorted(asset.metadata.get("provenance", {}).items()),
+        "disclosure": disclosure,
+        "manifest": manifest,
+        "verification": verification,
+        "tolerance": {"mean": MEAN_TOLERANCE, "max": MAX_TOLERANCE},
+        "can_verify": access.role in CREATE_ROLES,
+        "below_threshold": asset.identity_consistency is not None
+        and asset.identity_consistency < access.brand.identity_threshold,
+    }
 
 
 def _manifest_summary(png_bytes, *, brand):
@@ -219,34 +219,25 @@ def _manifest_summary(png_bytes, *, brand):
     }
 
 
-DOWNLOADS = {
-    "master": ("image", "image/png", "png"),
-    "web": ("web", "image/jpeg", "jpg"),
-    "thumbnail": ("thumbnail", "image/webp", "webp"),
-}
-
-
 @login_required
 def asset_download(request, brand_slug, asset_id, kind):
-    """An asset's file as a download. Every asset is a draft until approved: the
-    master leaves with the DRAFT mark drawn on (the stored derivatives have it)."""
+    """An asset's file as a download: the approved file once released, else the
+    draft (the master with the DRAFT mark drawn on; the stored derivatives have it)."""
     access = brand_access_get(user=request.user, brand_slug=brand_slug)
     asset = asset_get(brand=access.brand, asset_id=asset_id)
-    if kind not in DOWNLOADS or not getattr(asset, DOWNLOADS[kind][0]):
+    if kind not in FILE_KINDS:
         return HttpResponseNotFound("This asset has no such file.", content_type="text/plain; charset=utf-8")
-    field, content_type, extension = DOWNLOADS[kind]
-    filename = f"{access.brand.slug}-{asset.persona.handle}-{asset.pk}-{kind}-draft.{extension}"
     try:
-        stored = getattr(asset, field).open("rb")
+        opened, _released = asset_file_open(asset=asset, kind=kind)
     except FileNotFoundError:
         return HttpResponseNotFound("The file is missing from storage.", content_type="text/plain; charset=utf-8")
-    if kind == "master":
-        with stored:
-            marked = draft_mark(stored.read())
-        response = HttpResponse(marked, content_type=content_type)
+    content_type = FILE_KINDS[kind][2]
+    filename = asset_download_name(brand=access.brand, asset=asset, kind=kind)
+    if isinstance(opened, bytes):
+        response = HttpResponse(opened, content_type=content_type)
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response
-    return FileResponse(stored, content_type=content_type, as_attachment=True, filename=filename)
+    return FileResponse(opened, content_type=content_type, as_attachment=True, filename=filename)
 
 
 ASSETS_PER_PAGE = 48
@@ -255,9 +246,9 @@ ZIP_MAX_ASSETS = 200
 
 def asset_zip_name(*, brand, asset):
     """An asset's web JPEG's name in a bulk download: brand, persona, id and format
-    ("4:5" written "4x5"), and that it is a draft."""
+    ("4:5" written "4x5"), and "-draft" unless it is approved."""
     fmt = (asset.output_format or "square").replace(":", "x")
-    return f"{brand.slug}-{asset.persona.handle}-{asset.pk}-{fmt}-draft.jpg"
+    return f"{brand.slug}-{asset.persona.handle}-{asset.pk}-{fmt}{'' if asset.released else '-draft'}.jpg"
 
 
 @login_required
@@ -329,13 +320,15 @@ def _assets_zip(*, brand, assets):
     with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_STORED) as archive:
         for asset in assets:
             try:
-                with asset.web.open("rb") as stored:
-                    archive.writestr(asset_zip_name(brand=brand, asset=asset), stored.read())
+                opened, _released = asset_file_open(asset=asset, kind="web")
+                with opened:
+                    archive.writestr(asset_zip_name(brand=brand, asset=asset), opened.read())
             except FileNotFoundError:
                 missing.append(str(asset.pk))
     if missing:
         spool.close()
         return f"The web image of asset(s) {', '.join(missing)} is missing from storage; nothing was downloaded."
     spool.seek(0)
-    filename = f"{brand.slug}-assets-{len(assets)}-draft.zip"
+    drafts = "" if all(asset.released for asset in assets) else "-draft"
+    filename = f"{brand.slug}-assets-{len(assets)}{drafts}.zip"
     return FileResponse(spool, content_type="application/zip", as_attachment=True, filename=filename)

@@ -11,6 +11,7 @@ urlpatterns = [
     path("", include("generation.urls")),
     path("", include("content.urls")),
     path("", include("campaigns.urls")),
+    path("", include("approvals.urls")),
 ]
 
 handler403 = "config.security.permission_denied"

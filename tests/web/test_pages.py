@@ -2,8 +2,11 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import get_resolver, reverse
 
+from approvals.services import reviewer_group_save
 from avatars.models import Persona
 from avatars.services import persona_render_submit
+from brands.models import Membership
+from brands.services import invitation_create
 from campaigns.models import CampaignItem
 from campaigns.services import campaign_submit
 from content.models import Asset
@@ -27,9 +30,14 @@ def campaign(owner, brand, persona, media_root):
 
 
 @pytest.fixture
-def brand_pages(brand, persona, asset, campaign):
+def brand_pages(owner, brand, persona, asset, campaign):
     """(method, url) of every page under a brand, by URL name."""
     item = CampaignItem.objects.for_brand(brand).filter(campaign=campaign).first()
+    invitation = invitation_create(
+        actor=owner, brand=brand, email="x@example.com", role="viewer", accept_url_builder=str
+    )
+    membership = Membership.objects.get(brand=brand, user=owner)
+    group = reviewer_group_save(actor=owner, brand=brand, name="Legal", member_ids=[owner.pk])
     pages = {
         "brand-dashboard": ("get", [brand.slug]),
         "persona-create": ("get", [brand.slug]),
@@ -53,6 +61,18 @@ def brand_pages(brand, persona, asset, campaign):
         "campaign-detail": ("get", [brand.slug, campaign.pk]),
         "campaign-cancel": ("post", [brand.slug, campaign.pk]),
         "campaign-item-retry": ("post", [brand.slug, campaign.pk, item.pk]),
+        "team": ("get", [brand.slug]),
+        "team-invite": ("post", [brand.slug]),
+        "team-invitation-revoke": ("post", [brand.slug, invitation.pk]),
+        "team-member-role": ("post", [brand.slug, membership.pk]),
+        "team-member-remove": ("post", [brand.slug, membership.pk]),
+        "approval-queue": ("get", [brand.slug]),
+        "approvals-decide": ("post", [brand.slug]),
+        "approvals-submit": ("post", [brand.slug]),
+        "approval-workflow": ("get", [brand.slug]),
+        "reviewer-group-create": ("post", [brand.slug]),
+        "reviewer-group-update": ("post", [brand.slug, group.pk]),
+        "asset-comment": ("post", [brand.slug, asset.pk]),
     }
     return {name: (method, reverse(name, args=args)) for name, (method, args) in pages.items()}
 
