@@ -100,7 +100,7 @@ def _card(asset, *, user, brand, references):
         "review": review,
         "step": step,
         "step_label": step_label(step) if step else "",
-        "reference": reference if reference and reference.pk != asset.pk else None,
+        "reference": reference,
         "campaign": item.campaign if item else None,
         "may_decide": may_decide,
         "own_work": makers.get(user.pk, ""),

@@ -178,8 +178,10 @@ def asset_page_context(request, *, access, asset):
     verification = None
     if request.method == "POST" and access.role in CREATE_ROLES:
         verification = asset_verify(actor=request.user, brand=access.brand, asset=asset)
+    # The master as it leaves: the approved file (its own disclosure and manifest) once released.
+    master_field = asset.released_image if asset.released else asset.image
     try:
-        with asset.image.open("rb") as master:
+        with master_field.storage.open(master_field.name, "rb") as master:
             master_bytes = master.read()
     except FileNotFoundError:
         disclosure = manifest = None

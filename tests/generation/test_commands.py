@@ -61,6 +61,8 @@ def test_it_seeds_a_demo_brand_with_a_working_login(db, models_root, capsys):
     assert persona.current_version.params["class_index"] == persona.model.class_names.index("light_jacket/waveLongArm")
     assert GenerationJob.objects.for_brand(brand).get().status == GenerationJob.Status.QUEUED
     assert "Log in as 'demo' with password 'demo-pass-456'" in capsys.readouterr().out
+    reviewer = authenticate(username="demo-reviewer", password="demo-pass-456")
+    assert brand_role(user=reviewer, brand=brand) == Role.REVIEWER
 
 
 def test_it_refuses_to_seed_a_demo_without_the_default_model(db):

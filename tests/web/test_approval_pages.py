@@ -1,7 +1,10 @@
 """The approval queue, bulk decisions, the asset page's review and comments."""
 
+import io
+
 import pytest
 from django.urls import reverse
+from PIL import Image
 
 from approvals.models import AssetComment, AssetReview, ReviewState
 from approvals.services import review_decide, review_submit
@@ -180,3 +183,34 @@ def test_it_ignores_other_brands_assets_in_a_selection(client, outsider, other_b
     )
     assert "This image has not been submitted for review." in response.content.decode()
     assert state_of(in_review[0]) == ReviewState.IN_REVIEW
+
+
+def test_it_serves_an_approved_image_without_the_draft_mark(
+    client, reviewer, brand, in_review, media_root, django_capture_on_commit_callbacks
+):
+    log_in(client, reviewer)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            reverse("approvals-decide", kwargs={"brand_slug": brand.slug}),
+            {"action": "approve", "only": in_review[0].pk, "expected_step": 0},
+        )
+    page = client.get(asset_page(brand, in_review[0])).content.decode()
+    assert "<strong>Approved</strong>: served and downloaded without the DRAFT mark" in page
+    assert "Draft: no" in page and "C2PA manifest: <strong>Trusted</strong>" in page
+    download = client.get(
+        reverse("asset-download", kwargs={"brand_slug": brand.slug, "asset_id": in_review[0].pk, "kind": "master"})
+    )
+    assert download["Content-Disposition"].endswith(f'-{in_review[0].pk}-master.png"')
+    released = b"".join(download.streaming_content)
+    with in_review[0].image.open("rb") as draft:
+        assert pixels(released) == pixels(draft.read())
+    still_draft = client.get(
+        reverse("asset-download", kwargs={"brand_slug": brand.slug, "asset_id": in_review[1].pk, "kind": "master"})
+    )
+    assert still_draft["Content-Disposition"].endswith('-master-draft.png"')
+    assert pixels(still_draft.content) != pixels(released)
+
+
+def pixels(png_bytes):
+    with Image.open(io.BytesIO(png_bytes)) as image:
+        return image.convert("RGB").tobytes()

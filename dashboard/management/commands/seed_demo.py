@@ -7,8 +7,8 @@ from django.db import transaction
 
 from avatars.models import Persona
 from avatars.services import persona_create_from_seed, persona_render_submit
-from brands.models import Brand
-from brands.services import brand_create
+from brands.models import Brand, Membership, Role
+from brands.services import brand_create, membership_add
 from generation.management.commands.load_default_model import DEFAULT_SLUG
 from generation.models import GenerationJob, GeneratorModel
 
@@ -35,14 +35,21 @@ class Command(BaseCommand):
         password = password or secrets.token_urlsafe(12)
 
         User = get_user_model()
+        # A reviewer beside the owner: no one approves images they made themselves.
+        reviewer_name = f"{username}-reviewer"
         with transaction.atomic():
             owner, _ = User.objects.get_or_create(username=username)
             owner.set_password(password)
             owner.save()
+            reviewer, _ = User.objects.get_or_create(username=reviewer_name)
+            reviewer.set_password(password)
+            reviewer.save()
         brand = Brand.objects.filter(slug=DEMO_BRAND[1]).first()
         try:
             if brand is None:
                 brand = brand_create(actor=owner, name=DEMO_BRAND[0], slug=DEMO_BRAND[1])
+            if not Membership.objects.filter(brand=brand, user=reviewer).exists():
+                membership_add(actor=owner, brand=brand, user=reviewer, role=Role.REVIEWER)
             persona = Persona.objects.for_brand(brand).filter(handle=DEMO_PERSONA["handle"]).first()
             if persona is None:
                 class_index = model.class_names.index(DEMO_CLASS) if model.c_dim else None
@@ -55,4 +62,9 @@ class Command(BaseCommand):
         except (ValidationError, PermissionDenied) as exc:
             raise CommandError("; ".join(getattr(exc, "messages", [str(exc)]))) from exc
 
-        self.stdout.write(self.style.SUCCESS(f"Demo brand ready. Log in as {username!r} with password {password!r}"))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo brand ready. Log in as {username!r} with password {password!r}"
+                f" (or as {reviewer_name!r}, a reviewer, with the same password)"
+            )
+        )
