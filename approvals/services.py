@@ -14,6 +14,7 @@ from audit.services import audit_record
 from brands.models import CREATE_ROLES, Brand, Role
 from brands.selectors import brand_role, brand_role_require
 from common.events import event_emit
+from config.celery import app as celery_app
 from content.models import Asset
 from content.services import asset_release
 
@@ -352,7 +353,7 @@ def review_decide(*, actor, brand, asset_id, action, reason_code="", reason_text
         elif review.step_index != step_index:
             event_emit(name="review.step_passed", brand=brand, payload=payload)
         if review.state == ReviewState.APPROVED:
-            transaction.on_commit(lambda: review_release(review_id=review.pk))
+            transaction.on_commit(lambda: review_release_request(review_id=review.pk))
     return decision
 
 
@@ -475,10 +476,26 @@ def _event_payload(review, *, actor, reason_code="", reason_text=""):
 # --------------------------------------------------------------------------- releasing
 
 
+RELEASE_TASK = "approvals.release"
+
+
+def review_release_request(*, review_id):
+    """Ask a worker (queue "default") to release an approved asset: making its files
+    takes a tenth of a second an image, too long for a bulk approval's request. A
+    broker that cannot be reached is logged; the release sweep asks again."""
+    try:
+        celery_app.send_task(RELEASE_TASK, args=[review_id], retry=False)
+    except Exception as exc:  # noqa: BLE001 - whatever the transport raised, the sweep asks again
+        log.warning("Release of review %s not requested yet (task queue unreachable: %s)", review_id, exc)
+        return False
+    return True
+
+
 def review_release(*, review_id):
     """Make an approved asset's files without the DRAFT mark (content.asset_release),
-    recording the approval in a new C2PA manifest. Runs after the approval commits;
-    a failure is logged and the sweep (approvals.release_sweep) tries again."""
+    recording the approval in a new C2PA manifest. Runs in a worker after the
+    approval commits; a failure is logged and the sweep (approvals.release_sweep)
+    tries again."""
     review = AssetReview.objects.unscoped().select_related("asset", "workflow").get(pk=review_id)
     if review.state not in (ReviewState.APPROVED, ReviewState.SCHEDULED, ReviewState.PUBLISHED):
         return None
@@ -504,7 +521,8 @@ def review_release(*, review_id):
 
 
 def reviews_release_sweep():
-    """Release every approved asset whose approved files are missing."""
+    """Release every approved asset whose approved files are missing (beat, every
+    10 minutes): releases whose request was lost or whose worker failed."""
     pending = AssetReview.objects.unscoped().filter(
         state__in=[ReviewState.APPROVED, ReviewState.SCHEDULED, ReviewState.PUBLISHED],
         asset__released_at__isnull=True,

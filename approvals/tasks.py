@@ -2,7 +2,12 @@
 
 from celery import shared_task
 
-from .services import reviews_release_sweep
+from .services import review_release, reviews_release_sweep
+
+
+@shared_task(name="approvals.release")
+def release(review_id):
+    return bool(review_release(review_id=review_id))
 
 
 @shared_task(name="approvals.release_sweep")

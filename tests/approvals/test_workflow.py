@@ -14,6 +14,7 @@ from approvals.services import (
     review_submit,
     reviewer_group_save,
     reviews_decide,
+    reviews_release_sweep,
     reviews_submit,
     workflow_update,
 )
@@ -368,7 +369,9 @@ def test_it_audits_every_decision_with_who_step_states_reason_and_hash(creator, 
     assert AuditEvent.objects.filter(action="review.submitted", actor=creator).count() == 1
 
 
-def test_it_emits_events_after_commit_only(creator, reviewer, brand, assets, django_capture_on_commit_callbacks):
+def test_it_emits_events_after_commit_only(
+    creator, reviewer, brand, assets, memory_broker, django_capture_on_commit_callbacks
+):
     seen = []
     event_subscribe("asset.approved", seen.append)
     submitted(creator, brand, assets[0])
@@ -395,3 +398,28 @@ def test_it_emails_the_deciders_then_the_makers(
     [mail] = mailoutbox
     assert mail.to == ["cleo@example.com"]
     assert "changes requested" in mail.subject and "Wrong jacket" in mail.body
+
+
+def test_it_asks_a_worker_to_release_an_approval_after_commit(
+    creator, reviewer, brand, assets, memory_broker, django_capture_on_commit_callbacks
+):
+    submitted(creator, brand, assets[0])
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        decide(reviewer, brand, assets[0])
+    assert memory_broker.sent("default") == []
+    for callback in callbacks:
+        callback()
+    assert memory_broker.sent("default") == [("approvals.release", [review_of(assets[0]).pk])]
+
+
+def test_it_sweeps_up_approved_assets_whose_release_was_lost(creator, reviewer, brand, assets, media_root):
+    for asset in assets[:2]:
+        submitted(creator, brand, asset)
+    decide(reviewer, brand, assets[0])  # its release request never ran (no commit in this test)
+    decide(reviewer, brand, assets[1], REJECT, reason_code="artefact")
+    assert reviews_release_sweep() == 1
+    assets[0].refresh_from_db()
+    assets[1].refresh_from_db()
+    assert assets[0].released and not assets[1].released
+    assert assets[0].metadata["release"]["approval"]["approved_by"] == ["ana"]
+    assert reviews_release_sweep() == 0

@@ -8,6 +8,7 @@ from PIL import Image
 
 from approvals.models import AssetComment, AssetReview, ReviewState
 from approvals.services import review_decide, review_submit
+from approvals.tasks import release
 from tests.conftest import PASSWORD
 
 
@@ -186,7 +187,7 @@ def test_it_ignores_other_brands_assets_in_a_selection(client, outsider, other_b
 
 
 def test_it_serves_an_approved_image_without_the_draft_mark(
-    client, reviewer, brand, in_review, media_root, django_capture_on_commit_callbacks
+    client, reviewer, brand, in_review, media_root, memory_broker, django_capture_on_commit_callbacks
 ):
     log_in(client, reviewer)
     with django_capture_on_commit_callbacks(execute=True):
@@ -194,6 +195,10 @@ def test_it_serves_an_approved_image_without_the_draft_mark(
             reverse("approvals-decide", kwargs={"brand_slug": brand.slug}),
             {"action": "approve", "only": in_review[0].pk, "expected_step": 0},
         )
+    review = AssetReview.objects.unscoped().get(asset=in_review[0])
+    assert memory_broker.sent("default") == [("approvals.release", [review.pk])]
+    assert "<strong>Draft</strong>" in client.get(asset_page(brand, in_review[0])).content.decode()
+    release(review.pk)  # what the worker does with that task
     page = client.get(asset_page(brand, in_review[0])).content.decode()
     assert "<strong>Approved</strong>: served and downloaded without the DRAFT mark" in page
     assert "Draft: no" in page and "C2PA manifest: <strong>Trusted</strong>" in page
