@@ -76,7 +76,13 @@ INSTALLED_APPS = [
     "content",
     "campaigns",
     "approvals",
+    "webhooks",
+    "api",
     "dashboard",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_filters",
 ]
 
 MIDDLEWARE = [

@@ -12,6 +12,8 @@ urlpatterns = [
     path("", include("content.urls")),
     path("", include("campaigns.urls")),
     path("", include("approvals.urls")),
+    path("", include("webhooks.urls")),
+    path("api/v1/", include("api.urls")),
 ]
 
 handler403 = "config.security.permission_denied"

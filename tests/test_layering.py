@@ -14,7 +14,7 @@ GROUND = {"audit": set(), "brands": {"audit"}}
 # Adapters at the top: nothing imports them.
 TOP = {"api", "dashboard"}
 # Wave-2 domains: the ground-floor domains never import them.
-ABOVE_THE_FLOOR = {"campaigns", "approvals", "api", "publishing", "dashboard"}
+ABOVE_THE_FLOOR = {"campaigns", "approvals", "webhooks", "api", "publishing", "dashboard"}
 FLOOR = {"audit", "brands", "content", "generation", "avatars"}
 
 
