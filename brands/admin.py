@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Agency, AgencyAccess, Brand, Invitation, Membership
+from .models import Agency, AgencyAccess, ApiToken, Brand, Invitation, Membership
 
 
 class MembershipInline(admin.TabularInline):
@@ -49,6 +49,50 @@ class InvitationAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Read-only, and without the secret's hash: tokens are made and revoked
+    through the services (owner checks, audit), which the dashboard and the
+    API call; the admin only shows them."""
+
+    list_display = [
+        "name",
+        "display",
+        "brand",
+        "agency",
+        "created_by",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    list_filter = ["revoked_at"]
+    search_fields = ["name", "key_id", "brand__slug", "agency__slug", "created_by__username"]
+    fields = [
+        "name",
+        "key_id",
+        "brand",
+        "agency",
+        "brands",
+        "scopes",
+        "created_by",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
 

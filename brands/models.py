@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from .tokens import token_display
+
 
 class Role(models.TextChoices):
     OWNER = "owner", "Owner"
@@ -144,3 +146,99 @@ class Invitation(models.Model):
 
     def is_expired(self, now=None):
         return self.expires_at <= (now or timezone.now())
+
+
+# What an API token may do, by resource family; the labels are what the
+# dashboard offers beside each checkbox.
+API_SCOPE_LABELS = {
+    "brands:read": "Read the brands it acts for",
+    "models:read": "Read generator models and their licence notes",
+    "personas:read": "Read personas, their versions, looks and poses",
+    "personas:write": "Create and edit personas (edits, breeding, rollback)",
+    "library:read": "Read the looks and poses library",
+    "library:write": "Add to the looks and poses library",
+    "campaigns:read": "Read campaigns and their progress",
+    "campaigns:write": "Create and cancel campaigns",
+    "jobs:read": "Read render jobs",
+    "assets:read": "Read and download assets",
+    "assets:write": "Change assets (submit them for review)",
+    "approvals:read": "Read reviews, decisions and comments",
+    "approvals:decide": "Approve, reject or ask for changes",
+    "comments:write": "Comment on assets",
+    "webhooks:read": "Read webhook endpoints and their deliveries",
+    "webhooks:write": "Create, change and delete webhook endpoints",
+    "tokens:read": "Read API tokens",
+    "tokens:write": "Create and revoke API tokens",
+}
+API_SCOPES = list(API_SCOPE_LABELS)
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def active(self, now=None):
+        return self.filter(revoked_at__isnull=True, expires_at__gt=now or timezone.now())
+
+
+class ApiToken(models.Model):
+    """A credential for the REST API, bound either to one brand (its owners
+    make it) or to an agency (its members make it), acting for `brands` only
+    and limited to `scopes`.
+
+    The raw token, `ps_live_<key_id>_<secret>`, is shown once when it is made
+    (brands.tokens); only sha256 of it is kept here, so nothing stored lets a
+    database reader make a working token.
+
+    A token acts as `created_by`: every service it reaches still checks that
+    user's role on the brand. A creator who loses their role (removed from the
+    team, demoted, the agency's access withdrawn) is not revoked here: the
+    token keeps authenticating but every service it calls refuses it, exactly
+    as it refuses that user. A deactivated creator's token does not
+    authenticate at all (brands.selectors.api_token_authenticate)."""
+
+    name = models.CharField(max_length=120)
+    # Exactly one of brand (a brand's own token) and agency (an agency's).
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, null=True, blank=True, related_name="api_tokens")
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, null=True, blank=True, related_name="api_tokens")
+    # A brand token: just its brand; an agency token: brands the agency had access to when it was made.
+    brands = models.ManyToManyField(Brand, related_name="api_tokens_acting")
+    scopes = models.JSONField(default=list)
+    key_id = models.CharField(max_length=16, unique=True)
+    secret_hash = models.CharField(max_length=64)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(brand__isnull=False, agency__isnull=True)
+                | models.Q(brand__isnull=True, agency__isnull=False),
+                name="apitoken_brand_xor_agency",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.display})"
+
+    @property
+    def is_active(self):
+        return self.revoked_at is None and self.expires_at > timezone.now()
+
+    @property
+    def is_expired(self):
+        return self.expires_at <= timezone.now()
+
+    @property
+    def display(self):
+        """The token as lists show it: the public prefix, never the secret."""
+        return token_display(self.key_id)
+
+    def has_scope(self, scope):
+        return scope in self.scopes
+
+    def scope_labels(self):
+        return [API_SCOPE_LABELS.get(scope, scope) for scope in self.scopes]

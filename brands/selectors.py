@@ -1,12 +1,16 @@
 """Brand-scoped reads. A brand is only ever reached through a member."""
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import Http404
+from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
-from .models import ROLE_RANK, AgencyAccess, Brand, Invitation, LayerGroupPermission, Membership, Role
+from .models import ROLE_RANK, AgencyAccess, ApiToken, Brand, Invitation, LayerGroupPermission, Membership, Role
+from .tokens import token_key_id, token_matches
 
 
 @dataclass(frozen=True)
@@ -101,3 +105,70 @@ def invitation_get(*, brand, invitation_id):
     if invitation is None:
         raise Http404("No such invitation")
     return invitation
+
+
+# --- API tokens -------------------------------------------------------------------
+
+# last_used_at is a hint for owners ("is this token still in use?"), not a
+# log: writing it at most once a minute keeps a busy token from turning every
+# request into a write on one hot row.
+API_TOKEN_LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@sensitive_variables("raw")
+def api_token_authenticate(raw):
+    """The active token `raw` is, or None: malformed, unknown, altered,
+    revoked, expired, or its creator's account deactivated.
+
+    The row is found by its public key_id alone; the secret only ever meets
+    the stored hash in hmac.compare_digest, and an unknown key_id is compared
+    against a dummy hash, so timing tells nothing about the secret."""
+    key_id = token_key_id(raw)
+    if key_id is None:
+        return None
+    token = ApiToken.objects.select_related("created_by", "brand", "agency").filter(key_id=key_id).first()
+    if not token_matches(raw, token.secret_hash if token else None) or token is None:
+        return None
+    now = timezone.now()
+    if token.revoked_at is not None or token.expires_at <= now or not token.created_by.is_active:
+        return None
+    # One conditional UPDATE: concurrent requests write it once between them.
+    stale = Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - API_TOKEN_LAST_USED_RESOLUTION)
+    if ApiToken.objects.filter(stale, pk=token.pk).update(last_used_at=now):
+        token.last_used_at = now
+    return token
+
+
+def api_token_brands(*, token):
+    """The brands the token may act for now: its own brands, less any an agency
+    token's agency no longer has access to. The creator's role on each is
+    still checked by the services."""
+    brands = token.brands.all()
+    if token.agency_id is not None:
+        brands = brands.filter(agency_accesses__agency_id=token.agency_id)
+    else:
+        brands = brands.filter(pk=token.brand_id)
+    return brands.distinct().order_by("name")
+
+
+def _api_tokens():
+    return ApiToken.objects.select_related("brand", "agency", "created_by").order_by("-created_at", "-pk")
+
+
+def api_tokens_for_brand(*, brand):
+    """Every token that may act for the brand (its own and agencies'),
+    revoked and expired ones included, newest first."""
+    return list(_api_tokens().filter(brands=brand).prefetch_related("brands"))
+
+
+def api_tokens_for_agency(*, agency):
+    """The agency's tokens, revoked and expired ones included, newest first."""
+    return list(_api_tokens().filter(agency=agency).prefetch_related("brands"))
+
+
+def api_token_get(*, brand, token_id):
+    """One token acting for the brand; Http404 for any other id."""
+    token = _api_tokens().filter(brands=brand, pk=token_id).first()
+    if token is None:
+        raise Http404("No such API token")
+    return token

@@ -7,11 +7,23 @@ from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from audit.services import audit_record
 
-from .models import Agency, AgencyAccess, Brand, Invitation, LayerGroupPermission, Membership, Role
-from .selectors import brand_role_require
+from .models import (
+    API_SCOPES,
+    Agency,
+    AgencyAccess,
+    ApiToken,
+    Brand,
+    Invitation,
+    LayerGroupPermission,
+    Membership,
+    Role,
+)
+from .selectors import brand_role, brand_role_require
+from .tokens import token_generate, token_hash
 
 # Layer-group names as generator models define them; the dashboard offers
 # only the registered models' names, this bounds what any caller may store.
@@ -373,3 +385,149 @@ def layer_group_permission_set(*, actor, brand, role, layer_groups):
         actor=actor, brand=brand, action="layer_group_permission.set", target=brand, before=before, after=after
     )
     return current
+
+
+# --- API tokens -------------------------------------------------------------------
+
+API_TOKEN_LIFETIME = timedelta(days=90)
+API_TOKEN_LIFETIME_MAX = timedelta(days=365)
+API_TOKEN_NAME_MAX = ApiToken._meta.get_field("name").max_length
+
+
+def _api_token_scopes_check(scopes):
+    if isinstance(scopes, str) or not all(isinstance(scope, str) for scope in scopes or ()):
+        raise ValidationError({"scopes": "Give the scopes as a list of names such as 'personas:read'."})
+    unknown = sorted(set(scopes) - set(API_SCOPES))
+    if unknown:
+        raise ValidationError({"scopes": f"Unknown scopes: {', '.join(unknown)}; choose from {', '.join(API_SCOPES)}."})
+    if not scopes:
+        raise ValidationError({"scopes": "Choose at least one scope."})
+    # Stored in API_SCOPES order, once each, whatever order they came in.
+    return [scope for scope in API_SCOPES if scope in set(scopes)]
+
+
+def _api_token_expiry_check(expires_at, now):
+    if expires_at is None:
+        return now + API_TOKEN_LIFETIME
+    if timezone.is_naive(expires_at):
+        raise ValidationError({"expires_at": "Give the expiry with its time zone."})
+    if expires_at <= now:
+        raise ValidationError({"expires_at": "The expiry must be in the future."})
+    if expires_at > now + API_TOKEN_LIFETIME_MAX:
+        raise ValidationError({"expires_at": f"A token lives at most {API_TOKEN_LIFETIME_MAX.days} days."})
+    return expires_at
+
+
+def _api_token_brands_check(*, actor, brands, brand, agency):
+    """The brands the new token may act for, after the permission checks."""
+    if (brand is None) == (agency is None):
+        raise ValidationError("A token belongs either to a brand or to an agency, and to exactly one.")
+    brands = list({b.pk: b for b in brands or ()}.values())
+    if brand is not None:
+        brand_role_require(user=actor, brand=brand, roles={Role.OWNER})
+        if not brands:
+            raise ValidationError({"brands": "Choose the brand the token acts for."})
+        if [b.pk for b in brands] != [brand.pk]:
+            raise ValidationError({"brands": f"A token of {brand.name} acts for {brand.name} only."})
+        return [brand]
+    if actor is None or not agency.members.filter(pk=actor.pk).exists():
+        raise PermissionDenied(f"{actor} is not a member of the agency {agency.slug}.")
+    if not brands:
+        raise ValidationError({"brands": "Choose at least one brand the token acts for."})
+    allowed = set(AgencyAccess.objects.filter(agency=agency, brand__in=brands).values_list("brand_id", flat=True))
+    refused = sorted(b.slug for b in brands if b.pk not in allowed)
+    if refused:
+        raise ValidationError({"brands": f"{agency.name} has no access to {', '.join(refused)}."})
+    return sorted(brands, key=lambda b: b.slug)
+
+
+def _api_token_audit(*, actor, token, brands, action, after):
+    """One row per brand the token acts for, naming only that brand (an agency
+    token's other clients stay out of each brand's log), and for an agency
+    token one more, without a brand, naming them all."""
+    for brand in brands:
+        audit_record(actor=actor, brand=brand, action=action, target=token, after={**after, "brands": [brand.slug]})
+    if token.agency_id is not None:
+        audit_record(
+            actor=actor, brand=None, action=action, target=token, after={**after, "brands": [b.slug for b in brands]}
+        )
+
+
+# Innermost, so that error reports hide `raw` in this function's own frame.
+@transaction.atomic
+@sensitive_variables("raw")
+def api_token_create(*, actor, name, scopes, brands, expires_at=None, brand=None, agency=None):
+    """A new API token and its raw form, which exists only in this return
+    value: show it to the caller once; only its hash is stored.
+
+    A brand token (`brand`): actor is an owner of it, `brands` is [brand].
+    An agency token (`agency`): actor is a member of it, `brands` are brands
+    the agency has access to. expires_at: default in 90 days, at most in a
+    year. The audit rows name the token by key_id, never its secret."""
+    now = timezone.now()
+    brands = _api_token_brands_check(actor=actor, brands=brands, brand=brand, agency=agency)
+    name = (name or "").strip()
+    if not name or len(name) > API_TOKEN_NAME_MAX:
+        raise ValidationError({"name": f"Name the token (at most {API_TOKEN_NAME_MAX} characters)."})
+    scopes = _api_token_scopes_check(scopes)
+    expires_at = _api_token_expiry_check(expires_at, now)
+    key_id, raw = token_generate()
+    while ApiToken.objects.filter(key_id=key_id).exists():  # 48 random bits: practically never
+        key_id, raw = token_generate()
+    token = ApiToken.objects.create(
+        name=name,
+        brand=brand,
+        agency=agency,
+        scopes=scopes,
+        key_id=key_id,
+        secret_hash=token_hash(raw),
+        created_by=actor,
+        expires_at=expires_at,
+    )
+    token.brands.set(brands)
+    _api_token_audit(
+        actor=actor,
+        token=token,
+        brands=brands,
+        action="api_token.created",
+        after={
+            "key_id": key_id,
+            "name": name,
+            "scopes": scopes,
+            "agency": agency.slug if agency else None,
+            "expires_at": expires_at.isoformat(),
+        },
+    )
+    return token, raw
+
+
+def _api_token_may_revoke(*, actor, token):
+    if actor is None or not actor.is_authenticated:
+        return False
+    if token.created_by_id == actor.pk:
+        return True
+    if token.agency_id is not None:
+        return token.agency.members.filter(pk=actor.pk).exists()
+    return brand_role(user=actor, brand=token.brand) == Role.OWNER
+
+
+@transaction.atomic
+def api_token_revoke(*, actor, token):
+    """Revoke a token: it stops authenticating at once. Owners of its brand,
+    members of its agency, or its creator. Revoking a revoked token changes
+    nothing and records nothing."""
+    if not _api_token_may_revoke(actor=actor, token=token):
+        raise PermissionDenied(f"{actor} may not revoke the API token {token.display}.")
+    locked = ApiToken.objects.select_for_update().get(pk=token.pk)
+    if locked.revoked_at is None:
+        locked.revoked_at = timezone.now()
+        locked.save(update_fields=["revoked_at"])
+        _api_token_audit(
+            actor=actor,
+            token=locked,
+            brands=list(locked.brands.order_by("slug")),
+            action="api_token.revoked",
+            after={"key_id": locked.key_id, "name": locked.name, "agency": token.agency.slug if token.agency else None},
+        )
+    token.revoked_at = locked.revoked_at
+    return token
