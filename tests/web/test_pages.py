@@ -6,7 +6,7 @@ from approvals.services import reviewer_group_save
 from avatars.models import Persona
 from avatars.services import persona_render_submit
 from brands.models import Membership
-from brands.services import invitation_create
+from brands.services import api_token_create, invitation_create
 from campaigns.models import CampaignItem
 from campaigns.services import campaign_submit
 from content.models import Asset
@@ -38,6 +38,7 @@ def brand_pages(owner, brand, persona, asset, campaign):
     )
     membership = Membership.objects.get(brand=brand, user=owner)
     group = reviewer_group_save(actor=owner, brand=brand, name="Legal", member_ids=[owner.pk])
+    token, _ = api_token_create(actor=owner, name="CI", scopes=["brands:read"], brands=[brand], brand=brand)
     pages = {
         "brand-dashboard": ("get", [brand.slug]),
         "persona-create": ("get", [brand.slug]),
@@ -73,6 +74,9 @@ def brand_pages(owner, brand, persona, asset, campaign):
         "reviewer-group-create": ("post", [brand.slug]),
         "reviewer-group-update": ("post", [brand.slug, group.pk]),
         "asset-comment": ("post", [brand.slug, asset.pk]),
+        "api-tokens": ("get", [brand.slug]),
+        "api-token-create": ("post", [brand.slug]),
+        "api-token-revoke": ("post", [brand.slug, token.pk]),
     }
     return {name: (method, reverse(name, args=args)) for name, (method, args) in pages.items()}
 
