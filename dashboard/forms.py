@@ -1,7 +1,8 @@
 from django import forms
 from django.contrib.auth.forms import UserCreationForm
 
-from brands.models import Role
+from brands.models import API_SCOPE_LABELS, Role
+from brands.services import API_TOKEN_LIFETIME, API_TOKEN_LIFETIME_MAX
 
 
 class InvitationForm(forms.Form):
@@ -23,3 +24,19 @@ class InvitationSignupForm(UserCreationForm):
     def __init__(self, *args, email, **kwargs):
         super().__init__(*args, **kwargs)
         self.instance.email = email
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(max_length=120, help_text="What will use it, e.g. “Agency CI” or “Scheduling tool”.")
+    scopes = forms.MultipleChoiceField(
+        choices=[(scope, f"{label} ({scope})") for scope, label in API_SCOPE_LABELS.items()],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Grant only what the tool needs; it never does more than your own role allows.",
+    )
+    expires_in_days = forms.IntegerField(
+        label="Expires in (days)",
+        min_value=1,
+        max_value=API_TOKEN_LIFETIME_MAX.days,
+        initial=API_TOKEN_LIFETIME.days,
+        help_text=f"At most {API_TOKEN_LIFETIME_MAX.days} days; make a new token before it expires.",
+    )

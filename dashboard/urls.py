@@ -22,5 +22,8 @@ urlpatterns = [
         views.team_member_remove,
         name="team-member-remove",
     ),
+    path("brands/<slug:brand_slug>/tokens/", views.tokens, name="api-tokens"),
+    path("brands/<slug:brand_slug>/tokens/create/", views.token_create, name="api-token-create"),
+    path("brands/<slug:brand_slug>/tokens/<int:token_id>/revoke/", views.token_revoke, name="api-token-revoke"),
     path("invitations/<str:token>/", views.invitation_accept_page, name="invitation-accept"),
 ]

@@ -1,3 +1,4 @@
+from datetime import timedelta
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -7,12 +8,17 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_variables
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from avatars.forms import PersonaFromSeedForm
 from avatars.selectors import personas_for_brand
 from brands.models import CREATE_ROLES, Role
 from brands.selectors import (
+    api_token_get,
+    api_tokens_for_brand,
     brand_access_get,
     brands_for_user,
     invitation_get,
@@ -21,6 +27,8 @@ from brands.selectors import (
     membership_get,
 )
 from brands.services import (
+    api_token_create,
+    api_token_revoke,
     invitation_accept,
     invitation_create,
     invitation_from_token,
@@ -30,7 +38,7 @@ from brands.services import (
 )
 from common.forms import service_errors_add
 
-from .forms import InvitationForm, InvitationSignupForm, MembershipRoleForm, RemovalForm
+from .forms import ApiTokenForm, InvitationForm, InvitationSignupForm, MembershipRoleForm, RemovalForm
 
 OWNERS = {Role.OWNER}
 
@@ -177,6 +185,72 @@ def team_member_remove(request, brand_slug, membership_id):
         return redirect("home")
     messages.success(request, f"Removed {username} from {access.brand.name}.")
     return redirect("team", brand_slug=access.brand.slug)
+
+
+# --- API tokens ------------------------------------------------------------------
+
+
+def _api_tokens_render(request, access, *, form=None, new_token=None, raw=None):
+    return render(
+        request,
+        "dashboard/api_tokens.html",
+        {
+            "brand": access.brand,
+            "role": access.role,
+            "tokens": api_tokens_for_brand(brand=access.brand),
+            "form": form or ApiTokenForm(),
+            "new_token": new_token,
+            "raw": raw,
+        },
+    )
+
+
+# never_cache: the page that shows a raw token must not stay in any cache,
+# and the list beside it changes with every create and revoke.
+@never_cache
+@login_required
+@require_GET
+def tokens(request, brand_slug):
+    """Owners list, make and revoke the brand's API tokens."""
+    access = brand_access_get(user=request.user, brand_slug=brand_slug, roles=OWNERS)
+    return _api_tokens_render(request, access)
+
+
+@never_cache
+@login_required
+@require_POST
+@sensitive_variables("raw")
+def token_create(request, brand_slug):
+    """Makes a token and answers with the page showing it, once: it is never
+    redirected through the session or a message, and never shown again."""
+    access = brand_access_get(user=request.user, brand_slug=brand_slug, roles=OWNERS)
+    form = ApiTokenForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            token, raw = api_token_create(
+                actor=request.user,
+                name=data["name"],
+                scopes=data["scopes"],
+                brands=[access.brand],
+                brand=access.brand,
+                expires_at=timezone.now() + timedelta(days=data["expires_in_days"]),
+            )
+        except ValidationError as exc:
+            service_errors_add(form, exc)
+        else:
+            return _api_tokens_render(request, access, new_token=token, raw=raw)
+    return _api_tokens_render(request, access, form=form)
+
+
+@login_required
+@require_POST
+def token_revoke(request, brand_slug, token_id):
+    access = brand_access_get(user=request.user, brand_slug=brand_slug, roles=OWNERS)
+    token = api_token_get(brand=access.brand, token_id=token_id)
+    api_token_revoke(actor=request.user, token=token)
+    messages.success(request, f"Revoked the token “{token.name}” ({token.display}); it no longer works.")
+    return redirect("api-tokens", brand_slug=access.brand.slug)
 
 
 # --- accepting an invitation -----------------------------------------------------
