@@ -17,3 +17,5 @@ urlpatterns = [
 ]
 
 handler403 = "config.security.permission_denied"
+handler404 = "api.problems.page_not_found"
+handler500 = "api.problems.server_error"

@@ -1,0 +1,638 @@
+"""API v1: thin adapters over the same services and selectors the dashboard uses.
+
+Every brand-scoped view finds the brand through the caller's role (outsiders get
+404) and, for a token, through the token's brands too; services check roles
+again, and raise what api.problems turns into problem details."""
+
+from django.http import FileResponse, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from approvals.models import AssetComment, ReviewDecision
+from approvals.selectors import comments_for_asset, review_for_asset, review_history
+from approvals.services import comment_add, review_decide, review_submit
+from audit.context import acting_token_reset, acting_token_set
+from avatars.models import LibraryItem, Persona, PersonaVersion
+from avatars.selectors import (
+    library_items_for_brand,
+    persona_get,
+    persona_version_get,
+    persona_versions,
+    personas_for_brand,
+)
+from avatars.services import (
+    library_item_create,
+    persona_breed,
+    persona_create_from_seed,
+    persona_edit,
+    persona_library_apply,
+    persona_render_submit,
+    persona_rollback,
+)
+from brands.models import ApiToken, Brand
+from brands.selectors import api_token_brands, brand_access_get, brands_for_user
+from campaigns.models import Campaign
+from campaigns.selectors import campaign_get, campaign_progress, campaigns_for_brand
+from campaigns.services import campaign_cancel, campaign_estimate, campaign_submit
+from campaigns.verification import asset_verify
+from content.models import Asset
+from content.selectors import asset_get
+from content.services import FILE_KINDS, asset_download_name, asset_file_open
+from generation.models import Direction, GenerationJob, GeneratorModel
+from generation.selectors import directions_for_brand
+
+from . import serializers as s
+from .idempotency import idempotent
+from .problems import ApiProblem
+
+
+class ApiView(APIView):
+    """Base of every API view: a change made with a token is audited with its id."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if isinstance(request.auth, ApiToken):
+            self._audit_token = acting_token_set(request.auth.pk)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        reset = getattr(self, "_audit_token", None)
+        if reset is not None:
+            acting_token_reset(reset)
+            self._audit_token = None
+        return super().finalize_response(request, response, *args, **kwargs)
+
+
+class BrandView(ApiView, generics.GenericAPIView):
+    """A view under /brands/{brand_slug}/."""
+
+    @property
+    def brand(self):
+        if not hasattr(self, "_brand"):
+            access = brand_access_get(user=self.request.user, brand_slug=self.kwargs["brand_slug"])
+            token = self.request.auth
+            if isinstance(token, ApiToken) and not api_token_brands(token=token).filter(pk=access.brand.pk).exists():
+                raise ApiProblem("Not found.", status=404, code="not_found")
+            self._brand, self.role = access.brand, access.role
+        return self._brand
+
+    def get_serializer_context(self):
+        if getattr(self, "swagger_fake_view", False):
+            return super().get_serializer_context()
+        return {**super().get_serializer_context(), "brand": self.brand}
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # the schema is made with no brand and no rows
+            return self.model.objects.none()
+        return self.brand_queryset()
+
+    def persona(self, persona_id):
+        return persona_get(brand=self.brand, persona_id=persona_id)
+
+    def asset(self):
+        return asset_get(brand=self.brand, asset_id=self.kwargs["asset_id"])
+
+
+def created(data, *, url, code=status.HTTP_201_CREATED, etag=None):
+    headers = {"Location": url}
+    if etag:
+        headers["ETag"] = etag
+    return Response(data, status=code, headers=headers)
+
+
+def if_match(request):
+    return request.headers.get("If-Match")
+
+
+# --------------------------------------------------------------------------- brands and models
+
+
+class BrandList(ApiView, generics.ListAPIView):
+    """The brands the caller may act for (for a token: its brands the member still reaches)."""
+
+    serializer_class = s.BrandSerializer
+    scopes = {"read": "brands:read"}
+    pagination_class = None
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Brand.objects.none()
+        accesses = brands_for_user(user=self.request.user)
+        if isinstance(self.request.auth, ApiToken):
+            allowed = set(api_token_brands(token=self.request.auth).values_list("pk", flat=True))
+            accesses = [a for a in accesses if a.brand.pk in allowed]
+        self.roles = {a.brand.pk: a.role for a in accesses}
+        return [a.brand for a in accesses]
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "roles": getattr(self, "roles", {})}
+
+
+class ModelList(ApiView, generics.ListAPIView):
+    """Generator models in the registry, with their licence notes."""
+
+    serializer_class = s.GeneratorModelSerializer
+    scopes = {"read": "models:read"}
+    queryset = GeneratorModel.objects.order_by("-id")
+
+
+class DirectionList(BrandView, generics.ListAPIView):
+    model = Direction
+    """Directions personas can be edited along (the model's own and the brand's taught ones)."""
+
+    serializer_class = s.DirectionSerializer
+    scopes = {"read": "personas:read"}
+    pagination_class = None
+
+    def brand_queryset(self):
+        return directions_for_brand(brand=self.brand)
+
+
+# --------------------------------------------------------------------------- personas
+
+
+class PersonaList(BrandView, generics.ListAPIView):
+    model = Persona
+    serializer_class = s.PersonaSerializer
+    scopes = {"read": "personas:read", "write": "personas:write"}
+
+    def brand_queryset(self):
+        return personas_for_brand(brand=self.brand).select_related("model", "current_version__created_by")
+
+    @extend_schema(request=s.PersonaCreateSerializer, responses={201: s.PersonaSerializer})
+    @idempotent
+    def post(self, request, brand_slug):
+        """A new persona from a seed of a model (its first version)."""
+        data = _valid(s.PersonaCreateSerializer, request)
+        model = get_object_or_404(GeneratorModel, slug=data.pop("model"))
+        persona = persona_create_from_seed(actor=request.user, brand=self.brand, model=model, **data)
+        return self.persona_created(persona)
+
+    def persona_created(self, persona):
+        persona = self.persona(persona.pk)
+        return created(
+            s.PersonaSerializer(persona).data,
+            url=reverse("api-persona", kwargs={"brand_slug": self.brand.slug, "persona_id": persona.pk}),
+            etag=s.persona_etag(persona),
+        )
+
+
+class PersonaDetail(BrandView):
+    scopes = {"read": "personas:read"}
+    serializer_class = s.PersonaSerializer
+
+    def get(self, request, brand_slug, persona_id):
+        """A persona with its current version; ETag names that version (send it as If-Match)."""
+        persona = self.persona(persona_id)
+        return Response(s.PersonaSerializer(persona).data, headers={"ETag": s.persona_etag(persona)})
+
+
+class PersonaVersionList(BrandView, generics.ListAPIView):
+    model = PersonaVersion
+    serializer_class = s.PersonaVersionSerializer
+    scopes = {"read": "personas:read"}
+    pagination_class = None
+
+    def brand_queryset(self):
+        return persona_versions(brand=self.brand, persona=self.persona(self.kwargs["persona_id"]))
+
+
+class PersonaChange(BrandView):
+    """A change that makes a new version; If-Match (the persona's ETag) guards against
+    changing a version other than the one the caller saw."""
+
+    scopes = {"write": "personas:write"}
+    input_serializer = None
+
+    def expected_version(self, persona):
+        tag = if_match(self.request)
+        if tag is None:
+            return None
+        number = tag.strip().removeprefix("W/").strip('"').removeprefix("version-")
+        version = (
+            persona_version_get(brand=self.brand, persona=persona, version_id=number) if number.isdigit() else None
+        )
+        if version is None:
+            raise ApiProblem(
+                "If-Match does not name a version of this persona.",
+                status=412,
+                code="precondition_failed",
+                headers={"ETag": s.persona_etag(persona)},
+            )
+        return version
+
+    def post(self, request, brand_slug, persona_id):
+        persona = self.persona(persona_id)
+        data = _valid(self.input_serializer, request)
+        self.change(persona=persona, expected_version=self.expected_version(persona), **data)
+        persona = self.persona(persona_id)
+        return created(
+            s.PersonaSerializer(persona).data,
+            url=reverse("api-persona", kwargs={"brand_slug": self.brand.slug, "persona_id": persona.pk}),
+            etag=s.persona_etag(persona),
+        )
+
+
+IF_MATCH = OpenApiParameter("If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, description="The ETag you saw")
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, description="Replays return the first response"
+)
+
+
+class PersonaEdit(PersonaChange):
+    input_serializer = s.PersonaEditSerializer
+
+    @extend_schema(request=s.PersonaEditSerializer, responses={201: s.PersonaSerializer}, parameters=[IF_MATCH])
+    def post(self, request, brand_slug, persona_id):
+        """Move the persona along a direction (a new version)."""
+        return super().post(request, brand_slug, persona_id)
+
+    def change(self, *, persona, expected_version, direction, strength):
+        direction = get_object_or_404(directions_for_brand(brand=self.brand), pk=direction)
+        persona_edit(
+            actor=self.request.user,
+            brand=self.brand,
+            persona=persona,
+            direction=direction,
+            strength=strength,
+            expected_version=expected_version,
+        )
+
+
+class PersonaLibraryApply(PersonaChange):
+    input_serializer = s.LibraryApplySerializer
+
+    @extend_schema(request=s.LibraryApplySerializer, responses={201: s.PersonaSerializer}, parameters=[IF_MATCH])
+    def post(self, request, brand_slug, persona_id):
+        """Apply a look or a pose from the library (a new version; identity rows untouched)."""
+        return super().post(request, brand_slug, persona_id)
+
+    def change(self, *, persona, expected_version, item):
+        item = get_object_or_404(library_items_for_brand(brand=self.brand), pk=item)
+        persona_library_apply(
+            actor=self.request.user, brand=self.brand, persona=persona, item=item, expected_version=expected_version
+        )
+
+
+class PersonaRollback(PersonaChange):
+    input_serializer = s.RollbackSerializer
+
+    @extend_schema(request=s.RollbackSerializer, responses={201: s.PersonaSerializer}, parameters=[IF_MATCH])
+    def post(self, request, brand_slug, persona_id):
+        """Go back to an earlier version (as a new version)."""
+        return super().post(request, brand_slug, persona_id)
+
+    def change(self, *, persona, expected_version, version):
+        target = persona_version_get(brand=self.brand, persona=persona, version_id=version)
+        if target is None:
+            raise ApiProblem("No such version of this persona.", status=404, code="not_found")
+        persona_rollback(
+            actor=self.request.user,
+            brand=self.brand,
+            persona=persona,
+            version=target,
+            expected_version=expected_version,
+        )
+
+
+class PersonaBreed(BrandView):
+    scopes = {"write": "personas:write"}
+
+    @extend_schema(request=s.BreedSerializer, responses={201: s.PersonaSerializer}, parameters=[IDEMPOTENCY_KEY])
+    @idempotent
+    def post(self, request, brand_slug):
+        """A new persona from two: the base with the donor's chosen layer groups."""
+        data = _valid(s.BreedSerializer, request)
+        persona = persona_breed(
+            actor=request.user,
+            brand=self.brand,
+            base=self.persona(data["base"]),
+            donor=self.persona(data["donor"]),
+            layer_groups=data["layer_groups"],
+            name=data["name"],
+            handle=data["handle"],
+        )
+        persona = self.persona(persona.pk)
+        return created(
+            s.PersonaSerializer(persona).data,
+            url=reverse("api-persona", kwargs={"brand_slug": self.brand.slug, "persona_id": persona.pk}),
+            etag=s.persona_etag(persona),
+        )
+
+
+class PersonaRender(BrandView):
+    scopes = {"write": "personas:write"}
+
+    @extend_schema(request=None, responses={202: s.JobSerializer}, parameters=[IDEMPOTENCY_KEY])
+    @idempotent
+    def post(self, request, brand_slug, persona_id):
+        """Queue a render of the persona's current version; poll the job's URL."""
+        job = persona_render_submit(actor=request.user, brand=self.brand, persona=self.persona(persona_id))
+        return created(
+            s.JobSerializer(job).data,
+            url=reverse("api-job", kwargs={"brand_slug": self.brand.slug, "job_id": job.pk}),
+            code=status.HTTP_202_ACCEPTED,
+        )
+
+
+# --------------------------------------------------------------------------- library
+
+
+class LibraryList(BrandView, generics.ListAPIView):
+    model = LibraryItem
+    serializer_class = s.LibraryItemSerializer
+    scopes = {"read": "library:read", "write": "library:write"}
+
+    def brand_queryset(self):
+        return library_items_for_brand(brand=self.brand).select_related("model")
+
+    @extend_schema(request=s.LibraryItemCreateSerializer, responses={201: s.LibraryItemSerializer})
+    @idempotent
+    def post(self, request, brand_slug):
+        """A look or pose: a seed (with class) or a persona version, on one layer group."""
+        data = _valid(s.LibraryItemCreateSerializer, request)
+        model = get_object_or_404(GeneratorModel, slug=data.pop("model"))
+        source = data.pop("source_version", None)
+        if source is not None:
+            source = get_object_or_404(_brand_versions(self.brand), pk=source)
+        item = library_item_create(actor=request.user, brand=self.brand, model=model, source_version=source, **data)
+        return created(
+            s.LibraryItemSerializer(item).data,
+            url=reverse("api-library", kwargs={"brand_slug": self.brand.slug}) + f"#{item.pk}",
+        )
+
+
+def _brand_versions(brand):
+    return PersonaVersion.objects.for_brand(brand)
+
+
+# --------------------------------------------------------------------------- campaigns and jobs
+
+
+class CampaignMixin:
+    def campaign_context(self):
+        return {"brand": self.brand, "progress": lambda c: campaign_progress(brand=self.brand, campaign=c)}
+
+    def matrix(self, data):
+        personas = [self.persona(pk) for pk in data["personas"]]
+        items = library_items_for_brand(brand=self.brand)
+        return {
+            "versions": [p.current_version for p in personas],
+            "looks": [get_object_or_404(items, pk=pk) for pk in data["looks"]],
+            "poses": [get_object_or_404(items, pk=pk) for pk in data["poses"]],
+            "formats": data["formats"],
+            "variants": data["variants"],
+        }
+
+
+class CampaignList(CampaignMixin, BrandView, generics.ListAPIView):
+    model = Campaign
+    scopes = {"read": "campaigns:read", "write": "campaigns:write"}
+    serializer_class = s.CampaignSerializer
+
+    def brand_queryset(self):
+        return campaigns_for_brand(brand=self.brand).select_related("created_by")
+
+    def get_serializer_context(self):
+        if getattr(self, "swagger_fake_view", False):
+            return super().get_serializer_context()
+        return {**super().get_serializer_context(), **self.campaign_context()}
+
+    @extend_schema(
+        request=s.CampaignCreateSerializer, responses={202: s.CampaignSerializer}, parameters=[IDEMPOTENCY_KEY]
+    )
+    @idempotent
+    def post(self, request, brand_slug):
+        """Queue a campaign: the personas' current versions × looks × poses × formats ×
+        variants. Answers 202 with its URL; poll it, or subscribe to campaign.completed."""
+        data = _valid(s.CampaignCreateSerializer, request)
+        key = request.headers.get("Idempotency-Key", "")
+        campaign = campaign_submit(
+            actor=request.user,
+            brand=self.brand,
+            name=data["name"],
+            brief=data["brief"],
+            idempotency_key=f"api:{key}"[:120] if key else "",
+            **self.matrix(data),
+        )
+        return created(
+            s.CampaignSerializer(campaign, context=self.campaign_context()).data,
+            url=reverse("api-campaign", kwargs={"brand_slug": self.brand.slug, "campaign_id": campaign.pk}),
+            code=status.HTTP_202_ACCEPTED,
+        )
+
+
+class CampaignEstimate(CampaignMixin, BrandView):
+    scopes = {"write": "campaigns:read"}
+
+    @extend_schema(request=s.CampaignCreateSerializer, responses={200: s.EstimateSerializer})
+    def post(self, request, brand_slug):
+        """What a campaign would cost (images, forward passes, worker seconds); queues nothing."""
+        data = _valid(s.CampaignCreateSerializer, request)
+        estimate = campaign_estimate(actor=request.user, brand=self.brand, **self.matrix(data))
+        return Response(estimate.as_dict())
+
+
+class CampaignDetail(CampaignMixin, BrandView):
+    scopes = {"read": "campaigns:read"}
+
+    @extend_schema(responses={200: s.CampaignSerializer})
+    def get(self, request, brand_slug, campaign_id):
+        campaign = campaign_get(brand=self.brand, campaign_id=campaign_id)
+        return Response(s.CampaignSerializer(campaign, context=self.campaign_context()).data)
+
+
+class CampaignCancel(CampaignMixin, BrandView):
+    scopes = {"write": "campaigns:write"}
+
+    @extend_schema(request=None, responses={200: s.CampaignSerializer})
+    def post(self, request, brand_slug, campaign_id):
+        """Cancel the campaign's unfinished items; finished images are kept."""
+        campaign = campaign_get(brand=self.brand, campaign_id=campaign_id)
+        campaign_cancel(actor=request.user, brand=self.brand, campaign=campaign)
+        campaign = campaign_get(brand=self.brand, campaign_id=campaign_id)
+        return Response(s.CampaignSerializer(campaign, context=self.campaign_context()).data)
+
+
+class JobDetail(BrandView):
+    scopes = {"read": "jobs:read"}
+
+    @extend_schema(responses={200: s.JobSerializer})
+    def get(self, request, brand_slug, job_id):
+        job = get_object_or_404(GenerationJob.objects.for_brand(self.brand).select_related("asset"), pk=job_id)
+        return Response(s.JobSerializer(job).data)
+
+
+# --------------------------------------------------------------------------- assets
+
+
+class AssetList(BrandView, generics.ListAPIView):
+    model = Asset
+    scopes = {"read": "assets:read"}
+    serializer_class = s.AssetSerializer
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("persona", int, description="Only this persona's"),
+            OpenApiParameter("campaign", int, description="Only this campaign's"),
+            OpenApiParameter("state", str, description="Review state (draft: not submitted)"),
+        ]
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def brand_queryset(self):
+        assets = Asset.objects.for_brand(self.brand).select_related("review")
+        params = self.request.query_params
+        for name, lookup in (("persona", "persona_id"), ("campaign", "job__campaign_item__campaign_id")):
+            if params.get(name):
+                if not params[name].isdigit():
+                    raise ApiProblem(f"{name} must be an id.", status=400, code="validation_error")
+                assets = assets.filter(**{lookup: int(params[name])})
+        state = params.get("state")
+        if state == "draft":
+            assets = assets.filter(review__isnull=True)
+        elif state:
+            assets = assets.filter(review__state=state)
+        return assets
+
+
+class AssetDetail(BrandView):
+    scopes = {"read": "assets:read"}
+
+    @extend_schema(responses={200: s.AssetSerializer})
+    def get(self, request, brand_slug, asset_id):
+        """An asset's metadata: provenance, disclosure, review state and file URLs."""
+        return Response(s.AssetSerializer(self.asset(), context={"brand": self.brand}).data)
+
+
+class AssetFile(BrandView):
+    scopes = {"read": "assets:read"}
+
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY)})
+    def get(self, request, brand_slug, asset_id, kind):
+        """A file of the asset, its disclosure embedded: the approved file once released,
+        else the draft with the DRAFT mark."""
+        asset = self.asset()
+        if kind not in FILE_KINDS:
+            raise ApiProblem("Files are master, web or thumbnail.", status=404, code="not_found")
+        try:
+            opened, _released = asset_file_open(asset=asset, kind=kind)
+        except FileNotFoundError:
+            raise ApiProblem("This asset has no such file.", status=404, code="not_found") from None
+        name = asset_download_name(brand=self.brand, asset=asset, kind=kind)
+        content_type = FILE_KINDS[kind][2]
+        if isinstance(opened, bytes):
+            response = HttpResponse(opened, content_type=content_type)
+            response["Content-Disposition"] = f'attachment; filename="{name}"'
+            return response
+        return FileResponse(opened, content_type=content_type, as_attachment=True, filename=name)
+
+
+class AssetVerify(BrandView):
+    scopes = {"write": "assets:write"}
+
+    @extend_schema(request=None, responses={200: s.VerificationSerializer})
+    def post(self, request, brand_slug, asset_id):
+        """Re-render the asset from its provenance alone and compare every pixel."""
+        verification = asset_verify(actor=request.user, brand=self.brand, asset=self.asset())
+        return Response(s.VerificationSerializer(verification).data)
+
+
+# --------------------------------------------------------------------------- review
+
+
+class AssetReviewView(BrandView):
+    scopes = {"read": "approvals:read"}
+
+    @extend_schema(responses={200: s.ReviewSerializer})
+    def get(self, request, brand_slug, asset_id):
+        """The asset's review (404 while it is a draft); ETag for decisions' If-Match."""
+        review = review_for_asset(brand=self.brand, asset=self.asset())
+        if review is None:
+            raise ApiProblem("This image has not been submitted for review.", status=404, code="not_in_review")
+        return Response(s.ReviewSerializer(review).data, headers={"ETag": review.etag})
+
+
+class AssetReviewSubmit(BrandView):
+    scopes = {"write": "campaigns:write"}
+
+    @extend_schema(request=None, responses={201: s.ReviewSerializer})
+    def post(self, request, brand_slug, asset_id):
+        """Send the asset into review on the brand's current workflow."""
+        review = review_submit(actor=request.user, brand=self.brand, asset=self.asset())
+        review = review_for_asset(brand=self.brand, asset=review.asset)
+        return created(
+            s.ReviewSerializer(review).data,
+            url=reverse("api-asset-review", kwargs={"brand_slug": self.brand.slug, "asset_id": review.asset_id}),
+            etag=review.etag,
+        )
+
+
+class AssetDecisions(BrandView):
+    model = ReviewDecision
+    scopes = {"read": "approvals:read", "write": "approvals:decide"}
+    pagination_class = None
+
+    @extend_schema(responses={200: s.DecisionSerializer(many=True)})
+    def get(self, request, brand_slug, asset_id):
+        """The review's history: submission and decisions, oldest first."""
+        review = review_for_asset(brand=self.brand, asset=self.asset())
+        history = review_history(brand=self.brand, review=review) if review else []
+        return Response(s.DecisionSerializer(history, many=True).data)
+
+    @extend_schema(request=s.DecisionCreateSerializer, responses={201: s.ReviewSerializer}, parameters=[IF_MATCH])
+    def post(self, request, brand_slug, asset_id):
+        """Approve, request changes or reject (a reason code is needed for the last two).
+        If-Match: the review's ETag; stale → 412 with the current one."""
+        data = _valid(s.DecisionCreateSerializer, request)
+        asset = self.asset()
+        review_decide(actor=request.user, brand=self.brand, asset_id=asset.pk, if_match=if_match(request), **data)
+        review = review_for_asset(brand=self.brand, asset=asset)
+        return created(
+            s.ReviewSerializer(review).data,
+            url=reverse("api-asset-review", kwargs={"brand_slug": self.brand.slug, "asset_id": asset.pk}),
+            etag=review.etag,
+        )
+
+
+class AssetComments(BrandView):
+    model = AssetComment
+    scopes = {"read": "approvals:read", "write": "comments:write"}
+    pagination_class = None
+
+    @extend_schema(responses={200: s.CommentSerializer(many=True)})
+    def get(self, request, brand_slug, asset_id):
+        """Comments, oldest first; a reply names its parent."""
+        threads = comments_for_asset(brand=self.brand, asset=self.asset())
+        flat = []
+
+        def walk(comments):
+            for comment in comments:
+                flat.append(comment)
+                walk(comment.thread)
+
+        walk(threads)
+        return Response(s.CommentSerializer(sorted(flat, key=lambda c: c.pk), many=True).data)
+
+    @extend_schema(request=s.CommentCreateSerializer, responses={201: s.CommentSerializer})
+    def post(self, request, brand_slug, asset_id):
+        """Comment (or reply); @username notifies that member."""
+        data = _valid(s.CommentCreateSerializer, request)
+        comment = comment_add(
+            actor=request.user, brand=self.brand, asset=self.asset(), body=data["body"], parent_id=data.get("parent")
+        )
+        return created(
+            s.CommentSerializer(comment).data,
+            url=reverse("api-asset-comments", kwargs={"brand_slug": self.brand.slug, "asset_id": comment.asset_id}),
+        )
+
+
+def _valid(serializer_class, request):
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
