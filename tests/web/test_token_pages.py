@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from brands.models import ApiToken, Role
@@ -160,3 +161,16 @@ def test_owners_find_the_page_from_the_brand_and_team_pages_and_members_do_not(c
     login(client, member)
     assert url not in page(client.get(reverse("brand-dashboard", args=[brand.slug])))
     assert url not in page(client.get(reverse("team", args=[brand.slug])))
+
+
+def test_operators_read_tokens_in_the_admin_without_their_hash_and_change_nothing(client, owner, brand):
+    token, raw = token_make(owner, brand)
+    get_user_model().objects.create_superuser("root", "root@example.com", PASSWORD)
+    login(client, get_user_model().objects.get(username="root"))
+    change = reverse("admin:brands_apitoken_change", args=[token.pk])
+    for url in (reverse("admin:brands_apitoken_changelist"), change):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert token.key_id in page(response) and token.secret_hash not in page(response) and raw not in page(response)
+    assert client.post(change, {"name": "Renamed"}).status_code == 403
+    assert client.get(reverse("admin:brands_apitoken_add")).status_code == 403
