@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from audit.models import AuditEvent
 from audit.services import audit_record
 from avatars.latents import latent_validate
 from avatars.models import LibraryItem
@@ -20,12 +21,13 @@ from avatars.selectors import persona_reference_version
 from avatars.services import library_change, persona_provenance
 from brands.models import CREATE_ROLES
 from brands.selectors import brand_role_require
+from common.events import event_emit, event_subscribe
 from content.formats import FORMATS
 from generation.models import GenerationJob
 from generation.services.jobs import JobRequest, generation_jobs_cancel, generation_jobs_submit
 
 from .models import Campaign, CampaignItem
-from .selectors import throughput_basis
+from .selectors import campaign_progress, throughput_basis
 
 MAX_IMAGES = 2000
 MAX_VARIANTS = 16
@@ -338,3 +340,63 @@ def campaign_item_retry(*, actor, brand, item):
 def _campaign_of_brand(campaign, brand):
     if campaign.brand_id != brand.pk:
         raise ValidationError(f"Campaign {campaign.pk} does not belong to brand {brand.slug}.")
+
+
+# --------------------------------------------------------------------------- completion (webhooks, #16)
+
+
+def campaign_events_subscribe():
+    """Hear the end of every render job (an asset stored, or the job failed)."""
+    event_subscribe("asset.created", campaign_job_finished)
+    event_subscribe("job.failed", campaign_job_finished)
+
+
+def campaign_job_finished(event):
+    if event.payload.get("job_id") is not None:
+        campaign_completion_check(job_id=event.payload["job_id"])
+
+
+def campaign_completion_check(*, job_id):
+    """Once the last item of the job's campaign has finished (succeeded or failed;
+    a cancelled campaign is not "completed"), record it and emit
+    campaign.completed. Under the campaign's row lock, once per state of its
+    items: the audit row (keyed by the newest job among them) says it was told,
+    so two workers finishing the last items at once emit it once, and a retried
+    item that finishes again emits it again. Returns the event or None."""
+    item = CampaignItem.objects.unscoped().filter(job_id=job_id).select_related("brand").first()
+    if item is None:
+        return None
+    brand = item.brand
+    with transaction.atomic():
+        campaign = Campaign.objects.for_brand(brand).select_for_update().get(pk=item.campaign_id)
+        if campaign.cancelled_at is not None:
+            return None
+        progress = campaign_progress(brand=brand, campaign=campaign)
+        if not progress.finished or progress.cancelled:
+            return None
+        last_job_id = max(
+            CampaignItem.objects.for_brand(brand).filter(campaign=campaign).values_list("job_id", flat=True)
+        )
+        told = AuditEvent.objects.filter(
+            action="campaign.completed",
+            target_type=Campaign._meta.label_lower,
+            target_id=str(campaign.pk),
+            after__last_job_id=last_job_id,
+        ).exists()
+        if told:
+            return None
+        payload = {
+            "campaign_id": campaign.pk,
+            "state": progress.state,
+            "total": progress.total,
+            "succeeded": progress.succeeded,
+            "failed": progress.failed,
+        }
+        audit_record(
+            actor=None,
+            brand=brand,
+            action="campaign.completed",
+            target=campaign,
+            after={**payload, "last_job_id": last_job_id},
+        )
+        return event_emit(name="campaign.completed", brand=brand, payload=payload)

@@ -11,6 +11,7 @@ from django.utils import timezone
 from PIL import Image
 
 from audit.services import audit_record
+from common.events import event_emit
 
 from .c2pa import APPROVAL_KEYS, SigningFailed, brand_signer_get, c2pa_sign, c2pa_sign_release
 from .formats import asset_renditions, disclosure_read, draft_mark, released_renditions
@@ -205,6 +206,22 @@ def asset_create(*, actor, persona, version, job, files, provenance, identity_co
             "job": job.pk if job else None,
             "image": files.image,
             "sha256": files.sha256,
+            "identity_consistency": identity_consistency,
+        },
+    )
+    # --- webhooks (#16): emitted after the job's transaction commits.
+    event_emit(
+        name="asset.created",
+        brand=persona.brand,
+        payload={
+            "asset_id": asset.pk,
+            "persona_id": persona.pk,
+            "version_id": version.pk,
+            "job_id": job.pk if job else None,
+            "output_format": asset.output_format,
+            "width": asset.width,
+            "height": asset.height,
+            "sha256": asset.sha256,
             "identity_consistency": identity_consistency,
         },
     )

@@ -32,6 +32,7 @@ from django.utils import timezone
 from audit.services import audit_record
 from brands.models import CREATE_ROLES, Brand
 from brands.selectors import brand_role_require
+from common.events import event_emit
 from config.celery import app as celery_app
 from content.c2pa import SigningFailed, brand_signer_get
 from content.services import (
@@ -353,6 +354,7 @@ def _job_give_up(*, job):
     if failed:
         audit_record(actor=None, brand=job.brand, action="generation_job.failed", target=job, after={"error": error})
         _attempt_files_delete_on_commit(jobs=[job])
+        _job_failed_emit(job=job, attempts=job.attempts, error=error)
     return bool(failed)
 
 
@@ -681,7 +683,25 @@ def generation_job_fail(*, job, attempt, error):
         # Files an earlier attempt wrote before it was killed are otherwise removed only
         # by a later attempt's asset_files_write; this job stores none.
         _attempt_files_delete_on_commit(jobs=[job])
+        _job_failed_emit(job=job, attempts=attempt, error=error)
     return bool(failed)
+
+
+def _job_failed_emit(*, job, attempts, error):
+    """job.failed (webhooks, #16; campaigns hear it to tell when a campaign is done),
+    emitted after the failure commits."""
+    event_emit(
+        name="job.failed",
+        brand=job.brand,
+        payload={
+            "job_id": job.pk,
+            "persona_id": job.persona_id,
+            "version_id": job.version_id,
+            "status": Status.FAILED.value,
+            "attempts": attempts,
+            "error": error,
+        },
+    )
 
 
 def generation_jobs_expire_leases():
