@@ -6,10 +6,12 @@ from rest_framework import serializers
 
 from approvals.models import Action, AssetComment, AssetReview, ReasonCode, ReviewDecision
 from avatars.models import LibraryItem, Persona, PersonaVersion
-from brands.models import Brand
+from brands.models import API_SCOPES, ApiToken, Brand
 from campaigns.models import Campaign
 from content.formats import FORMATS
 from generation.models import Direction, GenerationJob, GeneratorModel
+from webhooks import EVENTS
+from webhooks.models import WebhookDelivery, WebhookEndpoint
 
 
 class BrandSerializer(serializers.ModelSerializer):
@@ -318,3 +320,90 @@ class CommentSerializer(serializers.ModelSerializer):
 class CommentCreateSerializer(serializers.Serializer):
     body = serializers.CharField(max_length=4000)
     parent = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+
+
+class WebhookEndpointSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = WebhookEndpoint
+        fields = [
+            "id",
+            "url",
+            "description",
+            "events",
+            "enabled",
+            "disabled_reason",
+            "consecutive_failures",
+            "previous_secret_expires_at",
+            "created_at",
+        ]
+
+
+class WebhookEndpointCreateSerializer(serializers.Serializer):
+    url = serializers.URLField(max_length=2000)
+    events = serializers.ListField(child=serializers.ChoiceField(choices=list(EVENTS)), min_length=1)
+    description = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+
+
+class WebhookEndpointUpdateSerializer(serializers.Serializer):
+    url = serializers.URLField(max_length=2000, required=False)
+    events = serializers.ListField(child=serializers.ChoiceField(choices=list(EVENTS)), min_length=1, required=False)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    enabled = serializers.BooleanField(required=False)
+
+
+class WebhookSecretSerializer(serializers.Serializer):
+    endpoint = WebhookEndpointSerializer()
+    secret = serializers.CharField(help_text="whsec_…: shown once; verify signatures with it.")
+
+
+class WebhookDeliverySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = WebhookDelivery
+        fields = [
+            "id",
+            "message_id",
+            "event",
+            "payload",
+            "status",
+            "attempts",
+            "next_attempt_at",
+            "last_attempt_at",
+            "last_status_code",
+            "last_response",
+            "last_error",
+            "replay_of",
+            "created_at",
+            "delivered_at",
+        ]
+
+
+class ApiTokenSerializer(serializers.ModelSerializer):
+    prefix = serializers.CharField(source="display", read_only=True)
+    brands = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = ApiToken
+        fields = [
+            "id",
+            "name",
+            "prefix",
+            "scopes",
+            "brands",
+            "created_by",
+            "created_at",
+            "expires_at",
+            "last_used_at",
+            "revoked_at",
+        ]
+
+
+class ApiTokenCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=120)
+    scopes = serializers.ListField(child=serializers.ChoiceField(choices=API_SCOPES), min_length=1)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class ApiTokenCreatedSerializer(serializers.Serializer):
+    token = ApiTokenSerializer()
+    secret = serializers.CharField(help_text="The whole token (ps_live_…): shown once, never again.")

@@ -6,6 +6,7 @@ from . import views
 BRAND = "brands/<slug:brand_slug>/"
 PERSONA = BRAND + "personas/<int:persona_id>/"
 ASSET = BRAND + "assets/<int:asset_id>/"
+WEBHOOK = BRAND + "webhooks/<int:endpoint_id>/"
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -36,4 +37,15 @@ urlpatterns = [
     path(ASSET + "review/submit", views.AssetReviewSubmit.as_view(), name="api-asset-review-submit"),
     path(ASSET + "review/decisions", views.AssetDecisions.as_view(), name="api-asset-decisions"),
     path(ASSET + "comments", views.AssetComments.as_view(), name="api-asset-comments"),
+    path(BRAND + "webhooks/", views.WebhookEndpointList.as_view(), name="api-webhooks"),
+    path(WEBHOOK, views.WebhookEndpointDetail.as_view(), name="api-webhook"),
+    path(WEBHOOK + "secret-rotations", views.WebhookSecretRotation.as_view(), name="api-webhook-rotate"),
+    path(WEBHOOK + "deliveries/", views.WebhookDeliveryList.as_view(), name="api-webhook-deliveries"),
+    path(
+        WEBHOOK + "deliveries/<int:delivery_id>/replay",
+        views.WebhookDeliveryReplay.as_view(),
+        name="api-webhook-delivery-replay",
+    ),
+    path(BRAND + "tokens/", views.ApiTokenList.as_view(), name="api-brand-tokens"),
+    path(BRAND + "tokens/<int:token_id>/", views.ApiTokenDetail.as_view(), name="api-brand-token"),
 ]

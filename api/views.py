@@ -35,7 +35,14 @@ from avatars.services import (
     persona_rollback,
 )
 from brands.models import ApiToken, Brand
-from brands.selectors import api_token_brands, brand_access_get, brands_for_user
+from brands.selectors import (
+    api_token_brands,
+    api_token_get,
+    api_tokens_for_brand,
+    brand_access_get,
+    brands_for_user,
+)
+from brands.services import api_token_create, api_token_revoke
 from campaigns.models import Campaign
 from campaigns.selectors import campaign_get, campaign_progress, campaigns_for_brand
 from campaigns.services import campaign_cancel, campaign_estimate, campaign_submit
@@ -45,6 +52,20 @@ from content.selectors import asset_get
 from content.services import FILE_KINDS, asset_download_name, asset_file_open
 from generation.models import Direction, GenerationJob, GeneratorModel
 from generation.selectors import directions_for_brand
+from webhooks.models import WebhookDelivery, WebhookEndpoint
+from webhooks.selectors import (
+    webhook_deliveries_for_endpoint,
+    webhook_delivery_get,
+    webhook_endpoint_get,
+    webhook_endpoints_for_brand,
+)
+from webhooks.services import (
+    webhook_delivery_replay,
+    webhook_endpoint_create,
+    webhook_endpoint_delete,
+    webhook_endpoint_rotate_secret,
+    webhook_endpoint_update,
+)
 
 from . import serializers as s
 from .idempotency import idempotent
@@ -636,3 +657,136 @@ def _valid(serializer_class, request):
     serializer = serializer_class(data=request.data)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
+
+
+# --------------------------------------------------------------------------- webhooks
+
+
+class WebhookEndpointList(BrandView, generics.ListAPIView):
+    model = WebhookEndpoint
+    serializer_class = s.WebhookEndpointSerializer
+    scopes = {"read": "webhooks:read", "write": "webhooks:write"}
+    pagination_class = None
+
+    def brand_queryset(self):
+        return webhook_endpoints_for_brand(brand=self.brand)
+
+    @extend_schema(request=s.WebhookEndpointCreateSerializer, responses={201: s.WebhookSecretSerializer})
+    @idempotent
+    def post(self, request, brand_slug):
+        """Subscribe an endpoint to events; the signing secret is in this response only."""
+        data = _valid(s.WebhookEndpointCreateSerializer, request)
+        endpoint, secret = webhook_endpoint_create(actor=request.user, brand=self.brand, **data)
+        return created(
+            {"endpoint": s.WebhookEndpointSerializer(endpoint).data, "secret": secret},
+            url=reverse("api-webhook", kwargs={"brand_slug": self.brand.slug, "endpoint_id": endpoint.pk}),
+        )
+
+
+class WebhookEndpointDetail(BrandView):
+    scopes = {"read": "webhooks:read", "write": "webhooks:write"}
+
+    def endpoint(self):
+        return webhook_endpoint_get(brand=self.brand, endpoint_id=self.kwargs["endpoint_id"])
+
+    @extend_schema(responses={200: s.WebhookEndpointSerializer})
+    def get(self, request, brand_slug, endpoint_id):
+        return Response(s.WebhookEndpointSerializer(self.endpoint()).data)
+
+    @extend_schema(request=s.WebhookEndpointUpdateSerializer, responses={200: s.WebhookEndpointSerializer})
+    def patch(self, request, brand_slug, endpoint_id):
+        """Change the URL, events, description, or enable it again."""
+        data = _valid(s.WebhookEndpointUpdateSerializer, request)
+        endpoint = webhook_endpoint_update(actor=request.user, endpoint=self.endpoint(), **data)
+        return Response(s.WebhookEndpointSerializer(endpoint).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, brand_slug, endpoint_id):
+        webhook_endpoint_delete(actor=request.user, endpoint=self.endpoint())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class WebhookSecretRotation(WebhookEndpointDetail):
+    @extend_schema(request=None, responses={201: s.WebhookSecretSerializer})
+    def post(self, request, brand_slug, endpoint_id):
+        """A new signing secret (shown once); the old one keeps signing for 24 h as well."""
+        endpoint = self.endpoint()
+        secret = webhook_endpoint_rotate_secret(actor=request.user, endpoint=endpoint)
+        endpoint.refresh_from_db()
+        return created(
+            {"endpoint": s.WebhookEndpointSerializer(endpoint).data, "secret": secret},
+            url=reverse("api-webhook", kwargs={"brand_slug": self.brand.slug, "endpoint_id": endpoint.pk}),
+        )
+
+
+class WebhookDeliveryList(WebhookEndpointDetail, generics.ListAPIView):
+    model = WebhookDelivery
+    serializer_class = s.WebhookDeliverySerializer
+    scopes = {"read": "webhooks:read"}
+
+    def brand_queryset(self):
+        return webhook_deliveries_for_endpoint(endpoint=self.endpoint())
+
+    def get(self, request, *args, **kwargs):
+        """The endpoint's delivery log, newest first."""
+        return generics.ListAPIView.get(self, request, *args, **kwargs)
+
+
+class WebhookDeliveryReplay(WebhookEndpointDetail):
+    scopes = {"write": "webhooks:write"}
+
+    @extend_schema(request=None, responses={202: s.WebhookDeliverySerializer})
+    def post(self, request, brand_slug, endpoint_id, delivery_id):
+        """Send a delivery's message again (same webhook-id, so receivers can de-duplicate)."""
+        delivery = webhook_delivery_get(endpoint=self.endpoint(), delivery_id=delivery_id)
+        replay = webhook_delivery_replay(actor=request.user, delivery=delivery)
+        return created(
+            s.WebhookDeliverySerializer(replay).data,
+            url=reverse("api-webhook-deliveries", kwargs={"brand_slug": self.brand.slug, "endpoint_id": endpoint_id}),
+            code=status.HTTP_202_ACCEPTED,
+        )
+
+
+# --------------------------------------------------------------------------- tokens
+
+
+class ApiTokenList(BrandView, generics.ListAPIView):
+    model = ApiToken
+    serializer_class = s.ApiTokenSerializer
+    scopes = {"read": "tokens:read", "write": "tokens:write"}
+    pagination_class = None
+
+    def brand_queryset(self):
+        return api_tokens_for_brand(brand=self.brand)
+
+    @extend_schema(request=s.ApiTokenCreateSerializer, responses={201: s.ApiTokenCreatedSerializer})
+    @idempotent
+    def post(self, request, brand_slug):
+        """A brand token (owners): the whole token is in this response only."""
+        data = _valid(s.ApiTokenCreateSerializer, request)
+        token, raw = api_token_create(
+            actor=request.user,
+            name=data["name"],
+            scopes=data["scopes"],
+            expires_at=data.get("expires_at"),
+            brand=self.brand,
+            brands=[self.brand],
+        )
+        return created(
+            {"token": s.ApiTokenSerializer(token).data, "secret": raw},
+            url=reverse("api-brand-token", kwargs={"brand_slug": self.brand.slug, "token_id": token.pk}),
+        )
+
+
+class ApiTokenDetail(BrandView):
+    scopes = {"read": "tokens:read", "write": "tokens:write"}
+
+    @extend_schema(responses={200: s.ApiTokenSerializer})
+    def get(self, request, brand_slug, token_id):
+        return Response(s.ApiTokenSerializer(api_token_get(brand=self.brand, token_id=token_id)).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, brand_slug, token_id):
+        """Revoke the token: it stops working at once."""
+        api_token_revoke(actor=request.user, token=api_token_get(brand=self.brand, token_id=token_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -257,3 +257,48 @@ def test_it_serves_its_openapi_schema_and_docs_without_a_cdn(client, api):
     assert "/api/v1/brands/{brand_slug}/campaigns/" in schema.json()["paths"]
     docs = client.get(url("api-docs")).content.decode()
     assert "swagger-ui" in docs and "cdn" not in docs.lower() and "/static/drf_spectacular_sidecar/" in docs
+
+
+# --------------------------------------------------------------------------- webhooks and tokens
+
+
+def test_it_manages_webhook_endpoints_and_shows_the_secret_once(api, brand, settings):
+    settings.WEBHOOKS_ALLOW_PRIVATE_NETWORKS = True
+    created = api.post(
+        url("api-webhooks", brand),
+        {"url": "http://127.0.0.1:9/hook", "events": ["asset.approved", "campaign.completed"]},
+        format="json",
+    )
+    assert created.status_code == 201
+    secret, endpoint = created.json()["secret"], created.json()["endpoint"]
+    assert secret.startswith("whsec_")
+    detail = api.get(created["Location"]).json()
+    assert secret not in str(detail) and set(detail["events"]) == {"asset.approved", "campaign.completed"}
+    changed = api.patch(created["Location"], {"events": ["asset.rejected"]}, format="json")
+    assert changed.json()["events"] == ["asset.rejected"]
+    rotated = api.post(url("api-webhook-rotate", brand, endpoint_id=endpoint["id"]))
+    assert rotated.status_code == 201 and rotated.json()["secret"] != secret
+    assert rotated.json()["endpoint"]["previous_secret_expires_at"] is not None
+    assert api.get(url("api-webhook-deliveries", brand, endpoint_id=endpoint["id"])).json()["results"] == []
+    assert api.delete(created["Location"]).status_code == 204
+    assert_problem(api.get(created["Location"]), 404, "not_found")
+
+
+def test_it_refuses_a_webhook_to_a_private_address(api, brand, settings):
+    settings.WEBHOOKS_ALLOW_PRIVATE_NETWORKS = False
+    response = api.post(
+        url("api-webhooks", brand), {"url": "http://127.0.0.1/hook", "events": ["asset.approved"]}, format="json"
+    )
+    assert assert_problem(response, 400, "validation_error")["errors"][0]["field"] == "url"
+
+
+def test_it_makes_and_revokes_tokens_through_the_api(api, brand):
+    made = api.post(url("api-brand-tokens", brand), {"name": "CI", "scopes": ["brands:read"]}, format="json")
+    assert made.status_code == 201
+    raw = made.json()["secret"]
+    assert raw.startswith("ps_live_") and made.json()["token"]["prefix"].endswith("…")
+    assert client_with(raw).get(url("api-brands")).status_code == 200
+    listed = api.get(url("api-brand-tokens", brand)).json()
+    assert raw not in str(listed) and {t["name"] for t in listed} == {"test", "CI"}
+    assert api.delete(made["Location"]).status_code == 204
+    assert_problem(client_with(raw).get(url("api-brands")), 401, "invalid_token")
