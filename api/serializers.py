@@ -290,12 +290,14 @@ class AssetSerializer(serializers.Serializer):
         return asset.metadata.get("disclosure", {})
 
     def get_files(self, asset) -> dict:
-        brand_slug = self.context["brand"].slug
-        return {
+        """Absolute download URLs, by kind."""
+        brand_slug, request = self.context["brand"].slug, self.context.get("request")
+        urls = {
             kind: reverse("api-asset-file", kwargs={"brand_slug": brand_slug, "asset_id": asset.pk, "kind": kind})
             for kind in ("master", "web", "thumbnail")
             if getattr(asset, "image" if kind == "master" else kind)
         }
+        return {kind: request.build_absolute_uri(path) if request else path for kind, path in urls.items()}
 
 
 class VerificationSerializer(serializers.Serializer):

@@ -81,6 +81,8 @@ class ApiView(APIView):
             self._audit_token = acting_token_set(request.auth.pk)
 
     def finalize_response(self, request, response, *args, **kwargs):
+        if response.get("Location", "").startswith("/"):
+            response["Location"] = request.build_absolute_uri(response["Location"])
         reset = getattr(self, "_audit_token", None)
         if reset is not None:
             acting_token_reset(reset)
@@ -528,7 +530,7 @@ class AssetDetail(BrandView):
     @extend_schema(responses={200: s.AssetSerializer})
     def get(self, request, brand_slug, asset_id):
         """An asset's metadata: provenance, disclosure, review state and file URLs."""
-        return Response(s.AssetSerializer(self.asset(), context={"brand": self.brand}).data)
+        return Response(s.AssetSerializer(self.asset(), context=self.get_serializer_context()).data)
 
 
 class AssetFile(BrandView):

@@ -322,6 +322,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 600.0,
         "options": {"expires": 600},
     },
+    "api-idempotency-expire": {
+        "task": "api.idempotency_expire",
+        "schedule": 3600.0,
+        "options": {"expires": 3600},
+    },
     "approvals-release-sweep": {
         "task": "approvals.release_sweep",
         "schedule": 600.0,

@@ -1,11 +1,15 @@
 """The agency API: tokens and scopes, problem details, idempotency, ETags,
 throttling, and the work it drives (personas, campaigns, reviews)."""
 
+from datetime import timedelta
+
 import pytest
 from django.core.cache import cache
 from django.urls import reverse
+from django.utils import timezone
 
 from api.models import IdempotencyRecord
+from api.tasks import idempotency_expire
 from api.throttling import CallerRateThrottle
 from approvals.models import AssetReview, ReviewState
 from approvals.services import review_submit
@@ -146,7 +150,7 @@ def test_it_accepts_a_campaign_with_202_and_its_url(api, brand, persona, media_r
     response = api.post(url("api-campaigns", brand), campaign_body(persona), format="json")
     assert response.status_code == 202
     campaign = Campaign.objects.for_brand(brand).get()
-    assert response["Location"] == url("api-campaign", brand, campaign_id=campaign.pk)
+    assert response["Location"] == "http://testserver" + url("api-campaign", brand, campaign_id=campaign.pk)
     assert response.json()["progress"]["total"] == 2
     assert api.get(response["Location"]).json()["progress"]["state"] == "queued"
 
@@ -302,3 +306,12 @@ def test_it_makes_and_revokes_tokens_through_the_api(api, brand):
     assert raw not in str(listed) and {t["name"] for t in listed} == {"test", "CI"}
     assert api.delete(made["Location"]).status_code == 204
     assert_problem(client_with(raw).get(url("api-brands")), 401, "invalid_token")
+
+
+def test_it_forgets_idempotency_keys_after_a_day(api, brand, persona, settings):
+    headers = {"HTTP_IDEMPOTENCY_KEY": "spring-old"}
+    api.post(url("api-campaigns", brand), campaign_body(persona), format="json", **headers)
+    IdempotencyRecord.objects.update(created_at=timezone.now() - timedelta(seconds=settings.API_IDEMPOTENCY_TTL + 1))
+    assert idempotency_expire() == 1
+    again = api.post(url("api-campaigns", brand), campaign_body(persona, variants=1), format="json", **headers)
+    assert again.status_code == 202 and "Idempotent-Replayed" not in again

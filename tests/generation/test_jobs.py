@@ -212,8 +212,9 @@ def test_it_requeues_or_fails_jobs_whose_lease_lapsed(owner, brand, persona, dja
 
     with django_capture_on_commit_callbacks() as callbacks:
         assert generation_jobs_expire_leases() == {"requeued": 1, "failed": 1}
-    # The requeued job is dispatched again; the exhausted one's leftover files are removed.
-    assert len(callbacks) == 2
+    # The requeued job is dispatched again; the exhausted one's leftover files are
+    # removed and job.failed is emitted.
+    assert len(callbacks) == 3
     retry.refresh_from_db()
     exhausted.refresh_from_db()
     assert (retry.status, retry.attempts, retry.claimed_by) == (Status.QUEUED, 1, "")
