@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "campaigns",
     "approvals",
     "webhooks",
+    "publishing",
     "api",
     "dashboard",
     "rest_framework",

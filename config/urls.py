@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("campaigns.urls")),
     path("", include("approvals.urls")),
     path("", include("webhooks.urls")),
+    path("", include("publishing.urls")),
     path("api/v1/", include("api.urls")),
 ]
 
