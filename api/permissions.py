@@ -17,10 +17,16 @@ def required_scope(request, view):
 
 
 class TokenScope(BasePermission):
+    """Fails closed: a token may use a method only where the view names its scope."""
+
     def has_permission(self, request, view):
         if not isinstance(request.auth, ApiToken):
             return True
+        if not hasattr(view, request.method.lower()):
+            return True  # answered 405 by the view
         scope = required_scope(request, view)
-        if scope is not None and scope not in request.auth.scopes:
+        if scope is None:
+            raise PermissionDenied("No token scope allows this.", code="insufficient_scope")
+        if scope not in request.auth.scopes:
             raise PermissionDenied(f"This token lacks the scope {scope!r}.", code="insufficient_scope")
         return True

@@ -41,7 +41,7 @@ class DirectionSerializer(serializers.ModelSerializer):
 
 class PersonaVersionSerializer(serializers.ModelSerializer):
     description = serializers.CharField(read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = PersonaVersion
@@ -153,7 +153,7 @@ class JobSerializer(serializers.ModelSerializer):
 
 
 class CampaignSerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     progress = serializers.SerializerMethodField()
 
     class Meta:
@@ -208,8 +208,8 @@ class EstimateSerializer(serializers.Serializer):
 
 
 class ReviewSerializer(serializers.ModelSerializer):
-    submitted_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    submitted_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     step = serializers.SerializerMethodField()
     etag = serializers.CharField(read_only=True)
     workflow_revision = serializers.IntegerField(source="workflow.revision", read_only=True)
@@ -237,7 +237,7 @@ class ReviewSerializer(serializers.ModelSerializer):
 
 
 class DecisionSerializer(serializers.ModelSerializer):
-    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = ReviewDecision
@@ -311,7 +311,7 @@ class VerificationSerializer(serializers.Serializer):
 
 
 class CommentSerializer(serializers.ModelSerializer):
-    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     mentions = serializers.SlugRelatedField(slug_field="username", many=True, read_only=True)
 
     class Meta:
@@ -382,7 +382,7 @@ class WebhookDeliverySerializer(serializers.ModelSerializer):
 class ApiTokenSerializer(serializers.ModelSerializer):
     prefix = serializers.CharField(source="display", read_only=True)
     brands = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = ApiToken

@@ -4,7 +4,7 @@ Every brand-scoped view finds the brand through the caller's role (outsiders get
 404) and, for a token, through the token's brands too; services check roles
 again, and raise what api.problems turns into problem details."""
 
-from django.http import FileResponse, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -236,17 +236,15 @@ class PersonaChange(BrandView):
         if tag is None:
             return None
         number = tag.strip().removeprefix("W/").strip('"').removeprefix("version-")
-        version = (
-            persona_version_get(brand=self.brand, persona=persona, version_id=number) if number.isdigit() else None
-        )
-        if version is None:
+        try:
+            return persona_version_get(brand=self.brand, persona=persona, version_id=int(number))
+        except (ValueError, Http404):
             raise ApiProblem(
                 "If-Match does not name a version of this persona.",
                 status=412,
                 code="precondition_failed",
                 headers={"ETag": s.persona_etag(persona)},
-            )
-        return version
+            ) from None
 
     def post(self, request, brand_slug, persona_id):
         persona = self.persona(persona_id)
@@ -311,8 +309,6 @@ class PersonaRollback(PersonaChange):
 
     def change(self, *, persona, expected_version, version):
         target = persona_version_get(brand=self.brand, persona=persona, version_id=version)
-        if target is None:
-            raise ApiProblem("No such version of this persona.", status=404, code="not_found")
         persona_rollback(
             actor=self.request.user,
             brand=self.brand,
@@ -536,7 +532,12 @@ class AssetDetail(BrandView):
 class AssetFile(BrandView):
     scopes = {"read": "assets:read"}
 
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY)})
+    @extend_schema(
+        responses={
+            (200, media): OpenApiResponse(OpenApiTypes.BINARY, description=f"the {kind} file")
+            for kind, (_draft, _released, media, _extension) in FILE_KINDS.items()
+        }
+    )
     def get(self, request, brand_slug, asset_id, kind):
         """A file of the asset, its disclosure embedded: the approved file once released,
         else the draft with the DRAFT mark."""
@@ -685,11 +686,13 @@ class WebhookEndpointList(BrandView, generics.ListAPIView):
         )
 
 
-class WebhookEndpointDetail(BrandView):
-    scopes = {"read": "webhooks:read", "write": "webhooks:write"}
-
+class EndpointLookup:
     def endpoint(self):
         return webhook_endpoint_get(brand=self.brand, endpoint_id=self.kwargs["endpoint_id"])
+
+
+class WebhookEndpointDetail(EndpointLookup, BrandView):
+    scopes = {"read": "webhooks:read", "write": "webhooks:write"}
 
     @extend_schema(responses={200: s.WebhookEndpointSerializer})
     def get(self, request, brand_slug, endpoint_id):
@@ -708,7 +711,9 @@ class WebhookEndpointDetail(BrandView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class WebhookSecretRotation(WebhookEndpointDetail):
+class WebhookSecretRotation(EndpointLookup, BrandView):
+    scopes = {"write": "webhooks:write"}
+
     @extend_schema(request=None, responses={201: s.WebhookSecretSerializer})
     def post(self, request, brand_slug, endpoint_id):
         """A new signing secret (shown once); the old one keeps signing for 24 h as well."""
@@ -721,7 +726,7 @@ class WebhookSecretRotation(WebhookEndpointDetail):
         )
 
 
-class WebhookDeliveryList(WebhookEndpointDetail, generics.ListAPIView):
+class WebhookDeliveryList(EndpointLookup, BrandView, generics.ListAPIView):
     model = WebhookDelivery
     serializer_class = s.WebhookDeliverySerializer
     scopes = {"read": "webhooks:read"}
@@ -731,10 +736,10 @@ class WebhookDeliveryList(WebhookEndpointDetail, generics.ListAPIView):
 
     def get(self, request, *args, **kwargs):
         """The endpoint's delivery log, newest first."""
-        return generics.ListAPIView.get(self, request, *args, **kwargs)
+        return super().get(request, *args, **kwargs)
 
 
-class WebhookDeliveryReplay(WebhookEndpointDetail):
+class WebhookDeliveryReplay(EndpointLookup, BrandView):
     scopes = {"write": "webhooks:write"}
 
     @extend_schema(request=None, responses={202: s.WebhookDeliverySerializer})
