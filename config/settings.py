@@ -390,7 +390,8 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "api.schema.problem_responses",
     ],
-    "SCHEMA_PATH_PREFIX": "/api/v1",
+    # Operations are grouped by what follows the brand: personas, campaigns, assets, ...
+    "SCHEMA_PATH_PREFIX": r"/api/v1(/brands/\{brand_slug\})?",
     "ENUM_NAME_OVERRIDES": {
         "ReviewStateEnum": "approvals.models.ReviewState",
         "LibraryItemKindEnum": ["look", "pose"],
@@ -409,3 +410,20 @@ WEBHOOKS_RETRY_BASE_SECONDS = env.float("WEBHOOKS_RETRY_BASE_SECONDS", default=3
 WEBHOOKS_RETRY_MAX_SECONDS = env.float("WEBHOOKS_RETRY_MAX_SECONDS", default=6 * 3600)
 WEBHOOKS_DISABLE_AFTER_FAILURES = env.int("WEBHOOKS_DISABLE_AFTER_FAILURES", default=20)
 WEBHOOKS_DISABLE_AFTER_SECONDS = env.int("WEBHOOKS_DISABLE_AFTER_SECONDS", default=24 * 3600)
+
+# Publishing (publishing/; defaults and their meaning in publishing/conf.py).
+# PUBLISHING_CLOCK_FILE: tests move every process's clock with it (publishing/clock.py); unset in production.
+PUBLISHING_CLOCK_FILE = env.str("PUBLISHING_CLOCK_FILE", default="")
+PUBLISHING_TICK_SECONDS = env.float("PUBLISHING_TICK_SECONDS", default=60.0)
+PUBLISHING_MISSED_GRACE_SECONDS = env.int("PUBLISHING_MISSED_GRACE_SECONDS", default=180)
+PUBLISHING_LAPSE_AFTER_SECONDS = env.int("PUBLISHING_LAPSE_AFTER_SECONDS", default=3600)
+PUBLISHING_MAX_ATTEMPTS = env.int("PUBLISHING_MAX_ATTEMPTS", default=6)
+PUBLISHING_RETRY_BASE_SECONDS = env.float("PUBLISHING_RETRY_BASE_SECONDS", default=30)
+PUBLISHING_RETRY_MAX_SECONDS = env.float("PUBLISHING_RETRY_MAX_SECONDS", default=1800)
+PUBLISHING_EXPORT_STORAGE = env.str("PUBLISHING_EXPORT_STORAGE", default="default")
+# Schedules' due runs, posts due to publish and approvals to lapse: one tick.
+CELERY_BEAT_SCHEDULE["publishing-tick"] = {
+    "task": "publishing.tick",
+    "schedule": PUBLISHING_TICK_SECONDS,
+    "options": {"expires": PUBLISHING_TICK_SECONDS},
+}
