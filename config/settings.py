@@ -394,8 +394,8 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v1(/brands/\{brand_slug\})?",
     "ENUM_NAME_OVERRIDES": {
         "ReviewStateEnum": "approvals.models.ReviewState",
-        "LibraryItemKindEnum": ["look", "pose"],
-        "DirectionKindEnum": ["sefa", "ganspace", "interfacegan"],
+        "LibraryItemKindEnum": "avatars.models.LibraryItem.Kind",
+        "DirectionKindEnum": "generation.models.Direction.Kind",
     },
 }
 # Idempotency-Key records are kept this long (seconds).
