@@ -610,7 +610,7 @@ def _captions_draft(*, run, schedule, job_ids, assets):
             format=asset.output_format,
             date=run.due_at.astimezone(zone).date().isoformat(),
         )
-        CaptionDraft.objects.get_or_create(
+        CaptionDraft.objects.for_brand(run.brand).get_or_create(
             asset=asset, defaults={"brand_id": run.brand_id, "run": run, "template": template, "text": text}
         )
 
@@ -819,6 +819,10 @@ def retry_delay(failures):
     return min(cap, base * 4 ** (failures - 1))
 
 
+def _refusal_words(result):
+    return f"The channel answered HTTP {result.status_code}." if result.status_code else "The channel refused the post."
+
+
 def _lapse_due(post, now):
     return post.publish_at + timedelta(seconds=setting("PUBLISHING_LAPSE_AFTER_SECONDS")) < now
 
@@ -923,7 +927,8 @@ def _attempt(post):
 def _finish(post, *, attempt, result, blocked):
     now = clock.now()
     attempt.finished_at, attempt.ok, attempt.retryable = now, result.ok, result.retryable
-    attempt.status_code, attempt.response, attempt.error = result.status_code, result.response, result.error[:ERROR_MAX]
+    error = "" if result.ok else (result.error or _refusal_words(result))
+    attempt.status_code, attempt.response, attempt.error = result.status_code, result.response, error[:ERROR_MAX]
     attempt.save()
     failures = post.failures + (0 if result.ok else 1)
     retry = not result.ok and result.retryable and failures < setting("PUBLISHING_MAX_ATTEMPTS")
@@ -946,7 +951,7 @@ def _finish(post, *, attempt, result, blocked):
                 external_id=result.external_id[:200],
                 external_url=result.external_url[:2000],
                 blocked_reason=blocked,
-                last_error="" if result.ok else result.error[:ERROR_MAX],
+                last_error=error[:ERROR_MAX],
             )
         )
         if not changed:  # the lease ran out and another attempt took the post
@@ -961,7 +966,7 @@ def _finish(post, *, attempt, result, blocked):
                 brand=post.brand,
                 action=action,
                 target=post,
-                after={**_post_summary(post), "attempt": attempt.number, "reason": blocked or result.error},
+                after={**_post_summary(post), "attempt": attempt.number, "reason": blocked or error},
             )
             event_emit(name=action, brand=post.brand, payload=_post_payload(post))
     if delay is not None and delay <= COUNTDOWN_MAX_SECONDS:
@@ -1027,7 +1032,7 @@ def _post_lapse(*, post_id, now):
         event_emit(name="post.lapsed", brand=brand, payload=_post_payload(each))
     audit_record(actor=None, brand=brand, action="post.lapsed", target=post, before=before, after=_post_summary(post))
     if not published:
-        lapse, _new = ApprovalLapse.objects.get_or_create(
+        lapse, _new = ApprovalLapse.objects.for_brand(brand).get_or_create(
             asset=asset, defaults={"brand": brand, "post": post, "lapsed_at": now}
         )
         # approvals' `lapse` transition (asked of the lead: /work/notes/p-requests.md).
