@@ -228,7 +228,9 @@ def _schedule_clean(*, actor, brand, persona, values):
     cleaned["formats"] = formats
     for field, item_kind in (("looks", LibraryItem.Kind.LOOK), ("poses", LibraryItem.Kind.POSE)):
         ids = _ids(values.get(field))
-        found = set(LibraryItem.objects.filter(brand=brand, kind=item_kind, pk__in=ids).values_list("pk", flat=True))
+        found = set(
+            LibraryItem.objects.for_brand(brand).filter(kind=item_kind, pk__in=ids).values_list("pk", flat=True)
+        )
         if len(ids) > ROTATION_MAX or set(ids) - found:
             errors[field] = f"Choose at most {ROTATION_MAX} {field} from this brand's library."
         cleaned[field] = ids
@@ -250,7 +252,7 @@ def _schedule_clean(*, actor, brand, persona, values):
 
 def _rotation_check(*, actor, brand, persona, looks, poses):
     """Every look with every pose applies to the persona (the rotation meets each pair)."""
-    items = LibraryItem.objects.in_bulk(looks + poses)
+    items = LibraryItem.objects.for_brand(brand).in_bulk(looks + poses)
     version = persona.current_version
     changes = {}
     for look_id in looks or [None]:
@@ -508,7 +510,7 @@ def _run_campaign_submit(*, schedule, run):
         run.status, run.error = ScheduleRun.Status.FAILED, "The user this schedule acts as no longer exists."
         return
     persona = schedule.persona
-    items = LibraryItem.objects.in_bulk([i for i in (plan["look"], plan["pose"]) if i])
+    items = LibraryItem.objects.for_brand(schedule.brand).in_bulk([i for i in (plan["look"], plan["pose"]) if i])
     zone = timing.zone_get(schedule.timezone)
     try:
         with transaction.atomic():
@@ -592,7 +594,9 @@ def schedule_run_review_submit(*, run_id):
 def _captions_draft(*, run, schedule, job_ids, assets):
     templates = run.plan.get("templates") or schedule.caption_templates
     names = dict(
-        LibraryItem.objects.filter(pk__in=[run.plan.get("look"), run.plan.get("pose")]).values_list("pk", "name")
+        LibraryItem.objects.for_brand(run.brand)
+        .filter(pk__in=[run.plan.get("look"), run.plan.get("pose")])
+        .values_list("pk", "name")
     )
     zone = timing.zone_get(schedule.timezone)
     persona = schedule.persona
