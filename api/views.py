@@ -583,7 +583,7 @@ class AssetReviewView(BrandView):
 
 
 class AssetReviewSubmit(BrandView):
-    scopes = {"write": "campaigns:write"}
+    scopes = {"write": "assets:write"}
 
     @extend_schema(request=None, responses={201: s.ReviewSerializer})
     def post(self, request, brand_slug, asset_id):

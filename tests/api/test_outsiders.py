@@ -78,8 +78,7 @@ SCOPES = {
     ("GET", "/brands/{brand_slug}/assets/{asset_id}/files/{kind}"): "assets:read",
     ("POST", "/brands/{brand_slug}/assets/{asset_id}/verify"): "assets:write",
     ("GET", "/brands/{brand_slug}/assets/{asset_id}/review"): "approvals:read",
-    # Sending work into review is part of running a campaign.
-    ("POST", "/brands/{brand_slug}/assets/{asset_id}/review/submit"): "campaigns:write",
+    ("POST", "/brands/{brand_slug}/assets/{asset_id}/review/submit"): "assets:write",
     ("GET", "/brands/{brand_slug}/assets/{asset_id}/review/decisions"): "approvals:read",
     ("POST", "/brands/{brand_slug}/assets/{asset_id}/review/decisions"): "approvals:decide",
     ("GET", "/brands/{brand_slug}/assets/{asset_id}/comments"): "approvals:read",

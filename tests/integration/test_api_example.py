@@ -60,10 +60,8 @@ def test_the_readme_example_runs_a_campaign_to_an_approved_download(
 ):
     reviewer = user_make("rita")
     membership_add(actor=owner, brand=brand, user=reviewer, role=Role.OWNER)
-    _, maker_token = api_token_create(
-        actor=owner, name="maker", scopes=["models:read", "personas:write", "campaigns:write", "campaigns:read",
-                                            "assets:read"], brands=[brand], brand=brand,
-    )  # fmt: skip
+    maker_scopes = ["models:read", "personas:write", "campaigns:write", "campaigns:read", "assets:read", "assets:write"]
+    _, maker_token = api_token_create(actor=owner, name="maker", scopes=maker_scopes, brands=[brand], brand=brand)
     _, reviewer_token = api_token_create(
         actor=reviewer, name="reviewer", scopes=["approvals:read", "approvals:decide"], brands=[brand], brand=brand
     )
