@@ -14,6 +14,19 @@ class AgencyAccessInline(admin.TabularInline):
     extra = 0
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Changes go through services (validation, audit), so the admin offers none."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Brand)
 class BrandAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "monthly_image_quota", "identity_threshold", "created_at"]
@@ -53,7 +66,7 @@ class InvitationAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(ReadOnlyAdmin):
     """Read-only, and without the secret's hash: tokens are made and revoked
     through the services (owner checks, audit), which the dashboard and the
     API call; the admin only shows them."""
@@ -86,31 +99,12 @@ class ApiTokenAdmin(admin.ModelAdmin):
     ]
     readonly_fields = fields
 
-    def has_add_permission(self, request):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class BrandOwnedAdmin(admin.ModelAdmin):
+class BrandOwnedAdmin(ReadOnlyAdmin):
     """Operators' read-only view of a brand-owned table, across all brands.
 
     The admin is the one place that deliberately reads without a brand scope.
-    Changes go through services (validation, audit), so the admin offers none.
     """
 
     def get_queryset(self, request):
         return super().get_queryset(request).unscoped()
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -1,10 +1,12 @@
 from django.contrib import admin
 
+from brands.admin import ReadOnlyAdmin
+
 from .models import WebhookDelivery, WebhookEndpoint
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(admin.ModelAdmin):
+class WebhookEndpointAdmin(ReadOnlyAdmin):
     """Read-only: endpoints change through webhooks.services (audited; the secret
     is never shown again)."""
 
@@ -12,27 +14,9 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     list_filter = ["enabled"]
     exclude = ["secret_encrypted", "previous_secret_encrypted"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
     list_display = ["event", "message_id", "endpoint", "status", "attempts", "last_status_code", "created_at"]
     list_filter = ["status", "event"]
     search_fields = ["message_id"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
