@@ -1,7 +1,6 @@
 """Brand-scoped reads for the calendar, the schedules page and the API. Any
 member reads; outsiders are turned away by the views (brand_access_get)."""
 
-from . import clock
 from .models import CaptionDraft, Channel, Post, PublishAttempt, Schedule, ScheduleRun
 from .services import schedule_next
 
@@ -53,16 +52,14 @@ def schedule_get(*, brand, schedule_id):
     return schedules_for_brand(brand=brand).filter(pk=schedule_id).first()
 
 
-def schedule_next_runs(*, schedule, count=5, after=None):
-    """The schedule's next `count` due instants (UTC), from its next run; none when disabled."""
+def schedule_next_runs(*, schedule, count=5):
+    """The schedule's next `count` due instants (UTC) from its next run (which may
+    be overdue until the tick takes it); none when disabled."""
     if not schedule.enabled or schedule.next_run_at is None:
         return []
-    runs, current = [], schedule.next_run_at
-    after = after or clock.now()
+    runs = [schedule.next_run_at]
     while len(runs) < count:
-        if current > after or not runs and current <= after:
-            runs.append(current)
-        current = schedule_next(schedule, after=current)
+        runs.append(schedule_next(schedule, after=runs[-1]))
     return runs
 
 
