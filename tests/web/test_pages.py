@@ -13,6 +13,7 @@ from common.events import Event
 from content.models import Asset
 from generation.models import GenerationJob
 from generation.services.jobs import generation_job_run
+from publishing.services import channel_create, schedule_create
 from tests.conftest import PASSWORD
 from webhooks.delivery import receive
 from webhooks.models import WebhookDelivery
@@ -47,6 +48,18 @@ def brand_pages(settings, owner, brand, persona, asset, campaign):
     hook, _ = webhook_endpoint_create(actor=owner, brand=brand, url="http://127.0.0.1:9/", events=["job.failed"])
     [delivery_id] = receive(Event(name="job.failed", brand_id=brand.pk, payload={"job_id": 1}))
     delivery = WebhookDelivery.objects.get(pk=delivery_id)
+    channel = channel_create(actor=owner, brand=brand, name="Archive", kind="export")
+    schedule = schedule_create(
+        actor=owner,
+        brand=brand,
+        persona=persona,
+        name="Daily",
+        kind="cron",
+        cron="0 9 * * *",
+        timezone="UTC",
+        formats=["1:1"],
+        caption_templates=["{persona}"],
+    )
     pages = {
         "brand-dashboard": ("get", [brand.slug]),
         "persona-create": ("get", [brand.slug]),
@@ -91,6 +104,18 @@ def brand_pages(settings, owner, brand, persona, asset, campaign):
         "webhook-rotate": ("post", [brand.slug, hook.pk]),
         "webhook-delete": ("post", [brand.slug, hook.pk]),
         "webhook-delivery-replay": ("post", [brand.slug, hook.pk, delivery.pk]),
+        # A post needs an approved image (tests/web/test_publishing_pages.py has real ones);
+        # the brand is checked before the post, so any id shows who is let in.
+        "publishing-calendar": ("get", [brand.slug]),
+        "post-create": ("get", [brand.slug]),
+        "post-detail": ("get", [brand.slug, 1]),
+        "post-reschedule": ("post", [brand.slug, 1]),
+        "post-cancel": ("post", [brand.slug, 1]),
+        "channel-list": ("get", [brand.slug]),
+        "channel-edit": ("get", [brand.slug, channel.pk]),
+        "schedule-list": ("get", [brand.slug]),
+        "schedule-detail": ("get", [brand.slug, schedule.pk]),
+        "schedule-delete": ("post", [brand.slug, schedule.pk]),
     }
     return {name: (method, reverse(name, args=args)) for name, (method, args) in pages.items()}
 
