@@ -23,6 +23,7 @@ class ReviewState(models.TextChoices):
     REJECTED = "rejected", "Rejected"
     SCHEDULED = "scheduled", "Scheduled"
     PUBLISHED = "published", "Published"
+    LAPSED = "lapsed", "Lapsed (its post's time passed unpublished)"
 
 
 # States in which the asset may be used (served and downloaded without the DRAFT mark).
@@ -176,6 +177,10 @@ class AssetReview(ConcurrentTransitionMixin, models.Model):
 
     @transition(field=state, source=ReviewState.SCHEDULED, target=ReviewState.PUBLISHED)
     def publish(self):
+        pass
+
+    @transition(field=state, source=[ReviewState.APPROVED, ReviewState.SCHEDULED], target=ReviewState.LAPSED)
+    def lapse(self):
         pass
 
 

@@ -1039,8 +1039,7 @@ def _post_lapse(*, post_id, now):
         lapse, _new = ApprovalLapse.objects.for_brand(brand).get_or_create(
             asset=asset, defaults={"brand": brand, "post": post, "lapsed_at": now}
         )
-        # approvals' `lapse` transition (asked of the lead: /work/notes/p-requests.md).
-        if review is not None and hasattr(review, "lapse") and review.state in RELEASED_STATES:
+        if review is not None and review.state in (ReviewState.APPROVED, ReviewState.SCHEDULED):
             _review_move(review, "lapse")
         asset_release_withdraw(asset=asset, reason=f"approval lapsed: post {post.pk} unpublished at its time")
         audit_record(

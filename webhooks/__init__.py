@@ -11,4 +11,10 @@ EVENTS = (
     "asset.rejected",
     "asset.changes_requested",
     "job.failed",
+    "post.scheduled",
+    "post.rescheduled",
+    "post.cancelled",
+    "post.published",
+    "post.failed",
+    "post.lapsed",
 )

@@ -22,6 +22,7 @@ from audit.models import AuditEvent
 from avatars.services import library_item_create, persona_library_apply
 from brands.models import Role
 from common.events import event_subscribe
+from content.services import asset_release_withdraw
 from tests.approvals.conftest import campaign_assets, member_make
 
 APPROVE, REJECT, CHANGES = Action.APPROVE, Action.REJECT, Action.REQUEST_CHANGES
@@ -132,8 +133,9 @@ def test_it_allows_exactly_the_transitions_in_the_table(creator, reviewer, brand
     allowed = {
         ReviewState.DRAFT: {"submit"},
         ReviewState.IN_REVIEW: {"approve", "reject", "request_changes"},
-        ReviewState.APPROVED: {"schedule"},
-        ReviewState.SCHEDULED: {"unschedule", "publish"},
+        ReviewState.APPROVED: {"schedule", "lapse"},
+        ReviewState.SCHEDULED: {"unschedule", "publish", "lapse"},
+        ReviewState.LAPSED: set(),
         ReviewState.PUBLISHED: set(),
         ReviewState.REJECTED: set(),
         ReviewState.CHANGES_REQUESTED: set(),
@@ -423,3 +425,17 @@ def test_it_sweeps_up_approved_assets_whose_release_was_lost(creator, reviewer, 
     assert assets[0].released and not assets[1].released
     assert assets[0].metadata["release"]["approval"]["approved_by"] == ["ana"]
     assert reviews_release_sweep() == 0
+
+
+def test_it_never_releases_a_lapsed_approval_again(creator, reviewer, brand, assets, media_root):
+    submitted(creator, brand, assets[0])
+    decide(reviewer, brand, assets[0])
+    assert reviews_release_sweep() == 1
+    review = review_of(assets[0])
+    review.lapse()
+    review.save()
+    assets[0].refresh_from_db()
+    asset_release_withdraw(asset=assets[0], reason="its post's time passed")
+    assert reviews_release_sweep() == 0
+    assets[0].refresh_from_db()
+    assert not assets[0].released and review_of(assets[0]).state == ReviewState.LAPSED
