@@ -36,6 +36,8 @@ def idempotent(handler):
             raise ApiProblem(
                 f"Idempotency-Key must be 1 to {KEY_MAX} characters.", status=400, code="invalid_idempotency_key"
             )
+        # Who may act here is checked before anything is replayed.
+        getattr(view, "brand", None)
         record = _begin(caller=_caller(request), key=key, fingerprint=_fingerprint(request))
         if record.status_code is not None:
             headers = {"Idempotent-Replayed": "true"}
@@ -106,3 +108,12 @@ def idempotency_records_expire():
     """Remove records past their TTL (beat)."""
     cutoff = timezone.now() - timedelta(seconds=settings.API_IDEMPOTENCY_TTL)
     return IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()[0]
+
+
+def campaign_key(request):
+    """The campaign's own idempotency key for a request's Idempotency-Key: per caller,
+    so two callers' keys never meet, and fixed in length."""
+    key = request.headers.get("Idempotency-Key")
+    if not key:
+        return ""
+    return "api:" + hashlib.sha256(f"{_caller(request)}\n{key}".encode()).hexdigest()

@@ -10,6 +10,8 @@ from brands.models import API_SCOPES, ApiToken, Brand
 from campaigns.models import Campaign
 from content.formats import FORMATS
 from generation.models import Direction, GenerationJob, GeneratorModel
+from publishing.models import Channel, Post, PublishAttempt, Schedule
+from publishing.selectors import schedule_next_runs
 from webhooks import EVENTS
 from webhooks.models import WebhookDelivery, WebhookEndpoint
 
@@ -381,7 +383,9 @@ class WebhookDeliverySerializer(serializers.ModelSerializer):
 
 class ApiTokenSerializer(serializers.ModelSerializer):
     prefix = serializers.CharField(source="display", read_only=True)
-    brands = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+    brands = serializers.SerializerMethodField(
+        help_text="Of the brands it acts for, this one (an agency's others stay private)"
+    )
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
@@ -399,6 +403,10 @@ class ApiTokenSerializer(serializers.ModelSerializer):
             "revoked_at",
         ]
 
+    def get_brands(self, token) -> list[str]:
+        brand = self.context["brand"]
+        return [brand.slug] if token.brands.filter(pk=brand.pk).exists() else []
+
 
 class ApiTokenCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=120)
@@ -409,3 +417,99 @@ class ApiTokenCreateSerializer(serializers.Serializer):
 class ApiTokenCreatedSerializer(serializers.Serializer):
     token = ApiTokenSerializer()
     secret = serializers.CharField(help_text="The whole token (ps_live_…): shown once, never again.")
+
+
+class ChannelSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Channel
+        fields = [
+            "id",
+            "name",
+            "kind",
+            "caption_labels",
+            "require_c2pa",
+            "require_digital_source_type",
+            "enabled",
+            "created_at",
+        ]
+
+
+class ScheduleSerializer(serializers.ModelSerializer):
+    persona = serializers.PrimaryKeyRelatedField(read_only=True)
+    next_runs = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Schedule
+        fields = [
+            "id",
+            "name",
+            "persona",
+            "kind",
+            "cron",
+            "interval_seconds",
+            "timezone",
+            "images_per_run",
+            "looks",
+            "poses",
+            "formats",
+            "caption_templates",
+            "missed_policy",
+            "enabled",
+            "next_run_at",
+            "next_runs",
+        ]
+
+    def get_next_runs(self, schedule) -> list[str]:
+        return [run.isoformat() for run in schedule_next_runs(schedule=schedule, count=5)]
+
+
+class PublishAttemptSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PublishAttempt
+        fields = ["number", "started_at", "finished_at", "ok", "retryable", "status_code", "response", "error"]
+
+
+class PostSerializer(serializers.ModelSerializer):
+    asset = serializers.PrimaryKeyRelatedField(read_only=True)
+    channel = serializers.PrimaryKeyRelatedField(read_only=True)
+
+    class Meta:
+        model = Post
+        fields = [
+            "id",
+            "asset",
+            "channel",
+            "caption",
+            "publish_at",
+            "state",
+            "attempts",
+            "next_attempt_at",
+            "published_at",
+            "external_id",
+            "external_url",
+            "blocked_reason",
+            "last_error",
+            "created_at",
+        ]
+
+
+class PostDetailSerializer(PostSerializer):
+    log = serializers.SerializerMethodField()
+
+    class Meta(PostSerializer.Meta):
+        fields = [*PostSerializer.Meta.fields, "log"]
+
+    def get_log(self, post) -> list[dict]:
+        return PublishAttemptSerializer(self.context["log"], many=True).data
+
+
+class PostCreateSerializer(serializers.Serializer):
+    asset = serializers.IntegerField(min_value=1, help_text="An approved asset.")
+    channel = serializers.IntegerField(min_value=1)
+    publish_at = serializers.DateTimeField()
+    caption = serializers.CharField(required=False, allow_null=True, max_length=5000, help_text="Default: its draft")
+
+
+class PostRescheduleSerializer(serializers.Serializer):
+    publish_at = serializers.DateTimeField()
+    caption = serializers.CharField(required=False, allow_null=True, max_length=5000)

@@ -46,6 +46,12 @@ urlpatterns = [
         views.WebhookDeliveryReplay.as_view(),
         name="api-webhook-delivery-replay",
     ),
+    path(BRAND + "channels/", views.ChannelList.as_view(), name="api-channels"),
+    path(BRAND + "schedules/", views.ScheduleList.as_view(), name="api-schedules"),
+    path(BRAND + "posts/", views.PostList.as_view(), name="api-posts"),
+    path(BRAND + "posts/<int:post_id>/", views.PostDetail.as_view(), name="api-post"),
+    path(BRAND + "posts/<int:post_id>/reschedule", views.PostReschedule.as_view(), name="api-post-reschedule"),
+    path(BRAND + "posts/<int:post_id>/cancel", views.PostCancel.as_view(), name="api-post-cancel"),
     path(BRAND + "tokens/", views.ApiTokenList.as_view(), name="api-brand-tokens"),
     path(BRAND + "tokens/<int:token_id>/", views.ApiTokenDetail.as_view(), name="api-brand-token"),
 ]

@@ -4,9 +4,12 @@ Every brand-scoped view finds the brand through the caller's role (outsiders get
 404) and, for a token, through the token's brands too; services check roles
 again, and raise what api.problems turns into problem details."""
 
+from datetime import timedelta
+
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
@@ -34,7 +37,7 @@ from avatars.services import (
     persona_render_submit,
     persona_rollback,
 )
-from brands.models import ApiToken, Brand
+from brands.models import ApiToken, Brand, Role
 from brands.selectors import (
     api_token_brands,
     api_token_get,
@@ -52,6 +55,16 @@ from content.selectors import asset_get
 from content.services import FILE_KINDS, asset_download_name, asset_file_open
 from generation.models import Direction, GenerationJob, GeneratorModel
 from generation.selectors import directions_for_brand
+from publishing.models import Channel, Post, Schedule
+from publishing.selectors import (
+    channel_get,
+    channels_for_brand,
+    post_get,
+    post_log,
+    posts_in_range,
+    schedules_for_brand,
+)
+from publishing.services import post_cancel, post_create, post_reschedule
 from webhooks.models import WebhookDelivery, WebhookEndpoint
 from webhooks.selectors import (
     webhook_deliveries_for_endpoint,
@@ -68,7 +81,7 @@ from webhooks.services import (
 )
 
 from . import serializers as s
-from .idempotency import idempotent
+from .idempotency import campaign_key, idempotent
 from .problems import ApiProblem
 
 
@@ -91,7 +104,9 @@ class ApiView(APIView):
 
 
 class BrandView(ApiView, generics.GenericAPIView):
-    """A view under /brands/{brand_slug}/."""
+    """A view under /brands/{brand_slug}/; `roles`, when set, are the only roles it serves."""
+
+    roles = None
 
     @property
     def brand(self):
@@ -101,6 +116,8 @@ class BrandView(ApiView, generics.GenericAPIView):
             if isinstance(token, ApiToken) and not api_token_brands(token=token).filter(pk=access.brand.pk).exists():
                 raise ApiProblem("Not found.", status=404, code="not_found")
             self._brand, self.role = access.brand, access.role
+            if self.roles is not None and access.role not in self.roles:
+                raise ApiProblem("Your role on this brand does not allow this.", status=403, code="permission_denied")
         return self._brand
 
     def get_serializer_context(self):
@@ -429,13 +446,12 @@ class CampaignList(CampaignMixin, BrandView, generics.ListAPIView):
         """Queue a campaign: the personas' current versions × looks × poses × formats ×
         variants. Answers 202 with its URL; poll it, or subscribe to campaign.completed."""
         data = _valid(s.CampaignCreateSerializer, request)
-        key = request.headers.get("Idempotency-Key", "")
         campaign = campaign_submit(
             actor=request.user,
             brand=self.brand,
             name=data["name"],
             brief=data["brief"],
-            idempotency_key=f"api:{key}"[:120] if key else "",
+            idempotency_key=campaign_key(request),
             **self.matrix(data),
         )
         return created(
@@ -674,8 +690,8 @@ class WebhookEndpointList(BrandView, generics.ListAPIView):
     def brand_queryset(self):
         return webhook_endpoints_for_brand(brand=self.brand)
 
+    # Not @idempotent: a replay would have to keep the endpoint's secret.
     @extend_schema(request=s.WebhookEndpointCreateSerializer, responses={201: s.WebhookSecretSerializer})
-    @idempotent
     def post(self, request, brand_slug):
         """Subscribe an endpoint to events; the signing secret is in this response only."""
         data = _valid(s.WebhookEndpointCreateSerializer, request)
@@ -761,39 +777,187 @@ class ApiTokenList(BrandView, generics.ListAPIView):
     model = ApiToken
     serializer_class = s.ApiTokenSerializer
     scopes = {"read": "tokens:read", "write": "tokens:write"}
+    roles = {Role.OWNER}
     pagination_class = None
 
     def brand_queryset(self):
         return api_tokens_for_brand(brand=self.brand)
 
+    # Not @idempotent: a replay would have to keep the new token's secret.
     @extend_schema(request=s.ApiTokenCreateSerializer, responses={201: s.ApiTokenCreatedSerializer})
-    @idempotent
     def post(self, request, brand_slug):
-        """A brand token (owners): the whole token is in this response only."""
+        """A brand token (owners): the whole token is in this response only. Made with a
+        token, it gets at most that token's scopes and lives no longer than it."""
         data = _valid(s.ApiTokenCreateSerializer, request)
+        scopes, expires_at = data["scopes"], data.get("expires_at")
+        caller = request.auth if isinstance(request.auth, ApiToken) else None
+        if caller is not None:
+            beyond = sorted(set(scopes) - set(caller.scopes))
+            if beyond:
+                raise ApiProblem(
+                    f"A token cannot give more than it has; this one lacks {', '.join(beyond)}.",
+                    status=403,
+                    code="insufficient_scope",
+                )
+            expires_at = min(expires_at or caller.expires_at, caller.expires_at)
+        brand = self.brand
         token, raw = api_token_create(
-            actor=request.user,
-            name=data["name"],
-            scopes=data["scopes"],
-            expires_at=data.get("expires_at"),
-            brand=self.brand,
-            brands=[self.brand],
+            actor=request.user, name=data["name"], scopes=scopes, expires_at=expires_at, brand=brand, brands=[brand]
         )
         return created(
-            {"token": s.ApiTokenSerializer(token).data, "secret": raw},
+            {"token": s.ApiTokenSerializer(token, context={"brand": brand}).data, "secret": raw},
             url=reverse("api-brand-token", kwargs={"brand_slug": self.brand.slug, "token_id": token.pk}),
         )
 
 
 class ApiTokenDetail(BrandView):
     scopes = {"read": "tokens:read", "write": "tokens:write"}
+    roles = {Role.OWNER}
 
     @extend_schema(responses={200: s.ApiTokenSerializer})
     def get(self, request, brand_slug, token_id):
-        return Response(s.ApiTokenSerializer(api_token_get(brand=self.brand, token_id=token_id)).data)
+        token = api_token_get(brand=self.brand, token_id=token_id)
+        return Response(s.ApiTokenSerializer(token, context={"brand": self.brand}).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request, brand_slug, token_id):
         """Revoke the token: it stops working at once."""
         api_token_revoke(actor=request.user, token=api_token_get(brand=self.brand, token_id=token_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --------------------------------------------------------------------------- publishing
+
+
+class ChannelList(BrandView, generics.ListAPIView):
+    model = Channel
+    serializer_class = s.ChannelSerializer
+    scopes = {"read": "publishing:read"}
+    pagination_class = None
+
+    def brand_queryset(self):
+        return channels_for_brand(brand=self.brand)
+
+
+class ScheduleList(BrandView, generics.ListAPIView):
+    model = Schedule
+    serializer_class = s.ScheduleSerializer
+    scopes = {"read": "publishing:read"}
+    pagination_class = None
+
+    def brand_queryset(self):
+        return schedules_for_brand(brand=self.brand)
+
+
+CALENDAR_DAYS_MAX = 62
+
+
+class PostList(BrandView, generics.ListAPIView):
+    """The calendar: posts whose publish time is in [start, end)."""
+
+    model = Post
+    serializer_class = s.PostSerializer
+    scopes = {"read": "publishing:read", "write": "publishing:write"}
+    pagination_class = None
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("start", OpenApiTypes.DATETIME, required=True, description="From (inclusive)"),
+            OpenApiParameter("end", OpenApiTypes.DATETIME, required=True, description="To (exclusive), ≤ 62 days on"),
+            OpenApiParameter("state", str, description="Only posts in this state"),
+        ]
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def brand_queryset(self):
+        brand, params = self.brand, self.request.query_params
+        start, end = _instant(params.get("start"), "start"), _instant(params.get("end"), "end")
+        if not start < end <= start + timedelta(days=CALENDAR_DAYS_MAX):
+            raise ApiProblem(
+                f"end must come after start, at most {CALENDAR_DAYS_MAX} days later.",
+                status=400,
+                code="validation_error",
+            )
+        states = [params["state"]] if params.get("state") else None
+        return posts_in_range(brand=brand, start=start, end=end, states=states)
+
+    @extend_schema(request=s.PostCreateSerializer, responses={201: s.PostSerializer}, parameters=[IDEMPOTENCY_KEY])
+    @idempotent
+    def post(self, request, brand_slug):
+        """Schedule an approved asset on a channel; refused (400, by field) when it is not
+        approved, the channel's disclosure policy is not met, or the time has passed."""
+        data = _valid(s.PostCreateSerializer, request)
+        channel = channel_get(brand=self.brand, channel_id=data["channel"])
+        if channel is None:
+            raise ApiProblem("No such channel.", status=404, code="not_found")
+        post = post_create(
+            actor=request.user,
+            brand=self.brand,
+            asset=asset_get(brand=self.brand, asset_id=data["asset"]),
+            channel=channel,
+            publish_at=data["publish_at"],
+            caption=data.get("caption"),
+        )
+        return created(
+            s.PostSerializer(post).data,
+            url=reverse("api-post", kwargs={"brand_slug": self.brand.slug, "post_id": post.pk}),
+        )
+
+
+def _instant(value, name):
+    moment = parse_datetime(value or "")
+    if moment is None or moment.tzinfo is None:
+        raise ApiProblem(
+            f"{name} must be an ISO 8601 date and time with its offset, e.g. 2026-12-01T00:00:00Z.",
+            status=400,
+            code="validation_error",
+        )
+    return moment
+
+
+class PostLookup:
+    def post_of_brand(self):
+        post = post_get(brand=self.brand, post_id=self.kwargs["post_id"])
+        if post is None:
+            raise ApiProblem("Not found.", status=404, code="not_found")
+        return post
+
+    def detail(self, post):
+        log = post_log(brand=self.brand, post=post)
+        return Response(s.PostDetailSerializer(post, context={"log": log}).data)
+
+
+class PostDetail(PostLookup, BrandView):
+    scopes = {"read": "publishing:read"}
+
+    @extend_schema(responses={200: s.PostDetailSerializer})
+    def get(self, request, brand_slug, post_id):
+        """A post with its publish log (each attempt and the channel's answer)."""
+        return self.detail(self.post_of_brand())
+
+
+class PostReschedule(PostLookup, BrandView):
+    scopes = {"write": "publishing:write"}
+
+    @extend_schema(request=s.PostRescheduleSerializer, responses={200: s.PostDetailSerializer})
+    def post(self, request, brand_slug, post_id):
+        """Move a scheduled or failed post to another time (re-checks that its approval holds)."""
+        data = _valid(s.PostRescheduleSerializer, request)
+        post = post_reschedule(
+            actor=request.user,
+            brand=self.brand,
+            post=self.post_of_brand(),
+            publish_at=data["publish_at"],
+            caption=data.get("caption"),
+        )
+        return self.detail(post)
+
+
+class PostCancel(PostLookup, BrandView):
+    scopes = {"write": "publishing:write"}
+
+    @extend_schema(request=None, responses={200: s.PostDetailSerializer})
+    def post(self, request, brand_slug, post_id):
+        post = post_cancel(actor=request.user, brand=self.brand, post=self.post_of_brand())
+        return self.detail(post)

@@ -167,6 +167,8 @@ API_SCOPE_LABELS = {
     "comments:write": "Comment on assets",
     "webhooks:read": "Read webhook endpoints and their deliveries",
     "webhooks:write": "Create, change and delete webhook endpoints",
+    "publishing:read": "Read channels, schedules and the publishing calendar",
+    "publishing:write": "Schedule, move and cancel posts",
     "tokens:read": "Read API tokens",
     "tokens:write": "Create and revoke API tokens",
 }

@@ -15,6 +15,7 @@ from approvals.models import AssetReview, ReviewState
 from approvals.services import review_submit
 from audit.models import AuditEvent
 from avatars.models import PersonaVersion
+from brands.models import API_SCOPES, ApiToken
 from brands.services import api_token_revoke
 from campaigns.models import Campaign
 from generation.services.directions import directions_compute
@@ -315,3 +316,76 @@ def test_it_forgets_idempotency_keys_after_a_day(api, brand, persona, settings):
     assert idempotency_expire() == 1
     again = api.post(url("api-campaigns", brand), campaign_body(persona, variants=1), format="json", **headers)
     assert again.status_code == 202 and "Idempotent-Replayed" not in again
+
+
+def test_it_never_lets_a_token_make_a_stronger_or_longer_lived_token(owner, brand):
+    minting = token_for(owner, brand, scopes=["tokens:write", "brands:read"])
+    api = client_with(minting[1])
+    stronger = api.post(url("api-brand-tokens", brand), {"name": "All", "scopes": list(API_SCOPES)}, format="json")
+    assert "lacks" in assert_problem(stronger, 403, "insufficient_scope")["detail"]
+    made = api.post(url("api-brand-tokens", brand), {"name": "Read", "scopes": ["brands:read"]}, format="json")
+    assert made.status_code == 201
+    assert ApiToken.objects.get(pk=made.json()["token"]["id"]).expires_at <= minting[0].expires_at
+
+
+def test_it_shows_tokens_to_owners_only(owner, brand, reviewer):
+    from brands.services import membership_add
+
+    membership_add(actor=owner, brand=brand, user=reviewer, role="owner")
+    reviewers_token = token_for(reviewer, brand)
+    membership_add(actor=owner, brand=brand, user=reviewer, role="reviewer")
+    response = client_with(reviewers_token[1]).get(url("api-brand-tokens", brand))
+    assert_problem(response, 403, "permission_denied")
+
+
+def test_it_keeps_no_secret_in_idempotency_records(api, brand, settings):
+    settings.WEBHOOKS_ALLOW_PRIVATE_NETWORKS = True
+    body = {"url": "http://127.0.0.1:9/hook", "events": ["asset.approved"]}
+    api.post(url("api-webhooks", brand), body, format="json", HTTP_IDEMPOTENCY_KEY="hook-1")
+    api.post(
+        url("api-brand-tokens", brand),
+        {"name": "x", "scopes": ["brands:read"]},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="tok-1",
+    )
+    assert not IdempotencyRecord.objects.exists()
+
+
+def test_it_keeps_two_callers_campaign_keys_apart(owner, brand, persona, media_root):
+    first, second = client_with(token_for(owner, brand)[1]), client_with(token_for(owner, brand)[1])
+    a = first.post(url("api-campaigns", brand), campaign_body(persona), format="json", HTTP_IDEMPOTENCY_KEY="k")
+    b = second.post(url("api-campaigns", brand), campaign_body(persona), format="json", HTTP_IDEMPOTENCY_KEY="k")
+    assert a.json()["id"] != b.json()["id"]
+
+
+def test_it_schedules_lists_moves_and_cancels_posts(owner, creator, brand, assets, media_root):
+    from approvals.services import review_decide, review_release
+    from publishing.services import channel_create
+
+    review_submit(actor=creator, brand=brand, asset=assets[0])
+    review_decide(actor=owner, brand=brand, asset_id=assets[0].pk, action="approve")
+    review_release(review_id=AssetReview.objects.for_brand(brand).get(asset=assets[0]).pk)
+    channel = channel_create(actor=owner, brand=brand, name="Archive", kind="export", config={"prefix": "a"})
+    api = client_with(token_for(owner, brand)[1])
+    when = timezone.now() + timedelta(days=1)
+    made = api.post(
+        url("api-posts", brand),
+        {"asset": assets[0].pk, "channel": channel.pk, "publish_at": when.isoformat(), "caption": "Hi"},
+        format="json",
+    )
+    assert made.status_code == 201 and made.json()["state"] == "scheduled"
+    window = {"start": (when - timedelta(hours=1)).isoformat(), "end": (when + timedelta(hours=1)).isoformat()}
+    assert [p["id"] for p in api.get(url("api-posts", brand), window).json()] == [made.json()["id"]]
+    assert_problem(api.get(url("api-posts", brand), {"start": "yesterday"}), 400, "validation_error")
+    later = (when + timedelta(days=1)).isoformat()
+    moved = api.post(url("api-post-reschedule", brand, post_id=made.json()["id"]), {"publish_at": later}, format="json")
+    assert moved.status_code == 200 and moved.json()["publish_at"].startswith(later[:16])
+    cancelled = api.post(url("api-post-cancel", brand, post_id=made.json()["id"]))
+    assert cancelled.json()["state"] == "cancelled"
+    assert AssetReview.objects.for_brand(brand).get(asset=assets[0]).state == ReviewState.APPROVED
+    not_approved = api.post(
+        url("api-posts", brand),
+        {"asset": assets[1].pk, "channel": channel.pk, "publish_at": when.isoformat()},
+        format="json",
+    )
+    assert assert_problem(not_approved, 400, "validation_error")["errors"][0]["field"] == "asset"

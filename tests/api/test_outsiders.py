@@ -35,11 +35,12 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from api.models import IdempotencyRecord
-from approvals.services import comment_add, review_submit
+from approvals.services import comment_add, review_decide, review_release, review_submit
 from avatars.services import library_item_create
 from brands.models import API_SCOPES, ApiToken, Role
 from brands.services import agency_access_grant, agency_create, api_token_create, api_token_revoke, brand_create
 from generation.services.directions import directions_compute
+from publishing.services import channel_create, post_create
 from tests.conftest import user_make
 from webhooks.models import WebhookDelivery
 from webhooks.services import webhook_endpoint_create
@@ -95,6 +96,13 @@ SCOPES = {
     ("POST", "/brands/{brand_slug}/tokens/"): "tokens:write",
     ("GET", "/brands/{brand_slug}/tokens/{token_id}/"): "tokens:read",
     ("DELETE", "/brands/{brand_slug}/tokens/{token_id}/"): "tokens:write",
+    ("GET", "/brands/{brand_slug}/channels/"): "publishing:read",
+    ("GET", "/brands/{brand_slug}/schedules/"): "publishing:read",
+    ("GET", "/brands/{brand_slug}/posts/"): "publishing:read",
+    ("POST", "/brands/{brand_slug}/posts/"): "publishing:write",
+    ("GET", "/brands/{brand_slug}/posts/{post_id}/"): "publishing:read",
+    ("POST", "/brands/{brand_slug}/posts/{post_id}/reschedule"): "publishing:write",
+    ("POST", "/brands/{brand_slug}/posts/{post_id}/cancel"): "publishing:write",
 }
 
 # Operations outside any brand, and what each caller gets there (the victim's
@@ -164,6 +172,17 @@ def victim(owner, creator, brand, persona, assets, generator_model, settings):
     victim_token, _raw = api_token_create(
         actor=owner, name="victim's CI", scopes=["campaigns:write"], brands=[brand], brand=brand
     )
+    # An approved, released image with a post on one channel; a second channel is free.
+    approved = assets[2]
+    review_submit(actor=creator, brand=brand, asset=approved)
+    review_decide(actor=owner, brand=brand, asset_id=approved.pk, action="approve")
+    review_release(review_id=approved.review.pk)
+    approved.refresh_from_db()
+    channel = channel_create(actor=owner, brand=brand, name="Archive", kind="export", config={"prefix": "victim"})
+    free_channel = channel_create(actor=owner, brand=brand, name="Backup", kind="export", config={"prefix": "b"})
+    post = post_create(
+        actor=owner, brand=brand, asset=approved, channel=channel, publish_at=timezone.now() + timedelta(days=1)
+    )
     return {
         "brand": brand,
         "model": generator_model,
@@ -179,6 +198,10 @@ def victim(owner, creator, brand, persona, assets, generator_model, settings):
         "endpoint": endpoint,
         "delivery": delivery,
         "token": victim_token,
+        "approved": approved,
+        "channel": channel,
+        "free_channel": free_channel,
+        "post": post,
     }
 
 
@@ -193,6 +216,7 @@ PATH_VALUES = {
     "endpoint_id": lambda v: v["endpoint"].pk,
     "delivery_id": lambda v: v["delivery"].pk,
     "token_id": lambda v: v["token"].pk,
+    "post_id": lambda v: v["post"].pk,
 }
 
 # A body that would succeed for the victim's owner: a refusal must come from
@@ -249,6 +273,14 @@ BODIES = {
         "enabled": False,
     },
     ("POST", "/brands/{brand_slug}/tokens/"): lambda v: {"name": "Backdoor", "scopes": list(API_SCOPES)},
+    ("POST", "/brands/{brand_slug}/posts/"): lambda v: {
+        "asset": v["approved"].pk,
+        "channel": v["free_channel"].pk,
+        "publish_at": (timezone.now() + timedelta(days=2)).isoformat(),
+    },
+    ("POST", "/brands/{brand_slug}/posts/{post_id}/reschedule"): lambda v: {
+        "publish_at": (timezone.now() + timedelta(days=3)).isoformat()
+    },
 }
 
 # Operations whose body names the victim's objects (so that, on the caller's
@@ -258,6 +290,7 @@ BODY_NAMES_VICTIM_OBJECTS = {
     ("POST", "/brands/{brand_slug}/library/"),
     ("POST", "/brands/{brand_slug}/campaigns/"),
     ("POST", "/brands/{brand_slug}/campaigns/estimate"),
+    ("POST", "/brands/{brand_slug}/posts/"),
 }
 
 

@@ -48,6 +48,7 @@ PATH_CHOICES = {
     "endpoint_id": lambda w: [w.victim["endpoint"].pk, NO_SUCH_ID],
     "delivery_id": lambda w: [w.victim["delivery"].pk, NO_SUCH_ID],
     "token_id": lambda w: [w.victim["token"].pk, NO_SUCH_ID],
+    "post_id": lambda w: [w.victim["post"].pk, NO_SUCH_ID],
 }
 
 
