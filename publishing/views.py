@@ -176,6 +176,7 @@ def calendar_view(request, brand_slug):
                     {
                         **cell(day, by_slot[(day, hour)], runs_by_slot[(day, hour)]),
                         "slot": f"{day.isoformat()}T{hour:02d}",
+                        "past": (day, hour) < (now.date(), now.hour),
                     }
                     for day in days
                 ],
