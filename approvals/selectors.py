@@ -1,7 +1,7 @@
 """Brand-scoped reads for the approval workflow."""
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Prefetch
+from django.db.models import Count, Min, Prefetch
 
 from brands.models import AgencyAccess, Membership
 from brands.selectors import brand_role
@@ -40,14 +40,19 @@ def step_label(step):
     return f"all {who}" if step["mode"] == "all" else who
 
 
-def user_may_decide_step(*, user, brand, step):
-    role = brand_role(user=user, brand=brand)
+def user_may_decide_step(*, user, brand, step, role=None):
+    """Whether `user` decides `step`; `role`, when the caller knows it, saves the lookup."""
+    role = role or brand_role(user=user, brand=brand)
     if role is None:
         return False
     if role in step["roles"]:
         return True
     group_id = step.get("group")
-    return bool(group_id) and ReviewerGroup.objects.for_brand(brand).filter(pk=group_id, members=user).exists()
+    if not group_id:
+        return False
+    if "members" in step:  # the group as it was when the revision was written
+        return user.pk in step["members"]
+    return ReviewerGroup.objects.for_brand(brand).filter(pk=group_id, members=user).exists()
 
 
 def step_decider_ids(*, brand, step):
@@ -63,8 +68,11 @@ def asset_makers(*, asset):
     job = asset.job
     if job is not None and job.requested_by_id:
         makers[job.requested_by_id] = "You made this image, so someone else must approve it."
-    items = CampaignItem.objects.for_brand(asset.brand).filter(job_id=asset.job_id).select_related("campaign")
-    item = items.first() if job is not None else None
+    # The reverse relation (selected with the asset on list pages) rather than a query per asset.
+    try:
+        item = job.campaign_item if job is not None else None
+    except CampaignItem.DoesNotExist:
+        item = None
     if item is not None and item.campaign.created_by_id:
         makers.setdefault(
             item.campaign.created_by_id, "You submitted this image's campaign, so someone else must approve it."
@@ -113,7 +121,7 @@ def queue_assets(*, brand, state=ReviewState.IN_REVIEW, campaign_id=None, person
     """Assets by review state (draft: never submitted), oldest submission first, with
     their review, persona and campaign; filters by campaign, persona and step index."""
     assets = Asset.objects.for_brand(brand).select_related(
-        "persona", "version", "review", "review__workflow", "job__campaign_item__campaign"
+        "persona", "version", "review", "review__workflow", "review__decided_by", "job__campaign_item__campaign"
     )
     if state == ReviewState.DRAFT:
         assets = assets.filter(review__isnull=True).order_by("-created_at", "-id")
@@ -132,16 +140,14 @@ def persona_reference_assets(*, brand, persona_ids):
     """{persona id: the asset that shows the persona as it was first made}: the
     earliest image of its first version (what identity scores compare against),
     else its earliest image."""
-    references = {}
-    assets = (
-        Asset.objects.for_brand(brand)
-        .filter(persona_id__in=set(persona_ids))
-        .select_related("version")
-        .order_by("version__number", "created_at", "id")
+    mine = Asset.objects.for_brand(brand).filter(persona_id__in=set(persona_ids))
+    first_of_version_one = dict(
+        mine.filter(version__number=1).values("persona_id").annotate(first=Min("id")).values_list("persona_id", "first")
     )
-    for asset in assets:
-        references.setdefault(asset.persona_id, asset)
-    return references
+    first_at_all = dict(mine.values("persona_id").annotate(first=Min("id")).values_list("persona_id", "first"))
+    chosen = {persona: first_of_version_one.get(persona, first) for persona, first in first_at_all.items()}
+    by_id = Asset.objects.for_brand(brand).in_bulk(list(chosen.values()))
+    return {persona: by_id[asset_id] for persona, asset_id in chosen.items()}
 
 
 def queue_counts(*, brand):

@@ -141,6 +141,8 @@ def _steps_clean(*, brand, steps):
                 "roles": roles,
                 "group": group.pk if group else None,
                 "group_name": group.name if group else "",
+                # The group's members as they are now: reviews on this revision keep them.
+                "members": sorted(group.members.values_list("pk", flat=True)) if group else [],
                 "mode": mode,
             }
         )
@@ -157,6 +159,10 @@ def workflow_update(*, actor, brand, steps):
     """Write the brand's next workflow revision. Owners only. Reviews already under
     way finish on the revision they started on."""
     brand_role_require(user=actor, brand=brand, roles={Role.OWNER})
+    return _revision_write(actor=actor, brand=brand, steps=steps)
+
+
+def _revision_write(*, actor, brand, steps):
     cleaned = _steps_clean(brand=brand, steps=steps)
     Brand.objects.select_for_update().get(pk=brand.pk)
     current = workflow_current(brand=brand)
@@ -202,6 +208,11 @@ def reviewer_group_save(*, actor, brand, name, member_ids, group=None):
         before=before,
         after={"name": name, "members": sorted(members)},
     )
+    current = workflow_current(brand=brand)
+    if current is not None and any(step.get("group") == group.pk for step in current.steps):
+        # The workflow names this group: its new members make a new revision, so
+        # that reviews under way keep the deciders they started with.
+        _revision_write(actor=actor, brand=brand, steps=current.steps)
     return group
 
 
@@ -473,6 +484,26 @@ def _event_payload(review, *, actor, reason_code="", reason_text=""):
     }
 
 
+# --------------------------------------------------------------------------- publishing's moves
+
+# The transitions publishing takes on an approved review (approvals own the rest).
+PUBLISHING_TRANSITIONS = ("schedule", "unschedule", "publish", "lapse")
+
+
+def review_publishing_move(*, review, transition):
+    """Move an approved review along publishing's part of the state machine.
+    The caller holds the review's row lock inside its own transaction, and
+    writes the audit row of the post that caused the move."""
+    if transition not in PUBLISHING_TRANSITIONS:
+        raise ValueError(f"publishing does not {transition} reviews; it may {', '.join(PUBLISHING_TRANSITIONS)}")
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("review_publishing_move must run inside the transaction holding the review's lock")
+    getattr(review, transition)()
+    review.revision += 1
+    review.save()
+    return review
+
+
 # --------------------------------------------------------------------------- releasing
 
 
@@ -514,10 +545,17 @@ def review_release(*, review_id):
         "content_sha256": review.content_sha256,
     }
     try:
-        return asset_release(asset=review.asset, approval=approval)
+        asset = asset_release(asset=review.asset, approval=approval)
     except Exception:
         log.exception("Review %s: making the approved files of asset %s failed", review.pk, review.asset_id)
         return None
+    # asset.approved is the decision; this says the approved files can now be downloaded.
+    event_emit(
+        name="asset.released",
+        brand=review.brand,
+        payload={"asset_id": asset.pk, "review_id": review.pk, "content_sha256": review.content_sha256},
+    )
+    return asset
 
 
 def reviews_release_sweep():

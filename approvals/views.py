@@ -59,7 +59,7 @@ def approval_queue(request, brand_slug):
     assets = queue_assets(brand=brand, state=state, campaign_id=campaign_id, persona_id=persona_id, step=step)
     page = Paginator(assets, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
     references = persona_reference_assets(brand=brand, persona_ids=[a.persona_id for a in page])
-    cards = [_card(asset, user=request.user, brand=brand, references=references) for asset in page]
+    cards = [_card(asset, user=request.user, role=access.role, brand=brand, references=references) for asset in page]
     workflow = workflow_current(brand=brand)
     return render(
         request,
@@ -88,11 +88,11 @@ def _state_counts(brand):
     return [((value, label), counts[value]) for value, label in ReviewState.choices]
 
 
-def _card(asset, *, user, brand, references):
+def _card(asset, *, user, role, brand, references):
     review = getattr(asset, "review", None)
     step = review.current_step if review else None
     makers = asset_makers(asset=asset) if step else {}
-    may_decide = step is not None and user_may_decide_step(user=user, brand=brand, step=step)
+    may_decide = step is not None and user_may_decide_step(user=user, brand=brand, step=step, role=role)
     reference = references.get(asset.persona_id)
     item = getattr(asset.job, "campaign_item", None) if asset.job_id else None
     return {
@@ -204,9 +204,11 @@ def asset_detail(request, brand_slug, asset_id):
             "step": step,
             "step_label": step_label(step) if step else "",
             "history": review_history(brand=access.brand, review=review) if review else [],
-            "may_decide": step is not None and user_may_decide_step(user=request.user, brand=access.brand, step=step),
+            "may_decide": step is not None
+            and user_may_decide_step(user=request.user, brand=access.brand, step=step, role=access.role),
             "own_work": makers.get(request.user.pk, ""),
             "can_submit": review is None and access.role in CREATE_ROLES,
+            "can_post": access.role in CREATE_ROLES,
             "reason_codes": ReasonCode.choices,
             "comments": comments_for_asset(brand=access.brand, asset=asset),
             "here": reverse("asset-detail", kwargs={"brand_slug": access.brand.slug, "asset_id": asset.pk}),

@@ -7,6 +7,7 @@ and viewers read (publishing.selectors). A schedule's runs act as the user who
 made it (the campaign's creator, the reviews' submitter).
 """
 
+import hashlib
 import logging
 from datetime import timedelta
 
@@ -15,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 
 from approvals.models import RELEASED_STATES, AssetReview, ReviewState
-from approvals.services import reviews_submit
+from approvals.services import review_publishing_move, reviews_submit
 from audit.services import audit_record
 from avatars.models import LibraryItem
 from brands.models import CREATE_ROLES, Role
@@ -647,12 +648,6 @@ def _review_locked(*, brand, asset):
     )
 
 
-def _review_move(review, transition):
-    getattr(review, transition)()
-    review.revision += 1
-    review.save()
-
-
 def _media(asset):
     """The approved master's bytes (asset_file_open); None while it is not released."""
     opened, released = asset_file_open(asset=asset, kind="master")
@@ -702,7 +697,7 @@ def post_create(*, actor, brand, asset, channel, publish_at, caption=None):
         if refusal := _approval_refusal(review=review, asset=asset):
             raise ValidationError({"asset": refusal})
         if review.state == ReviewState.APPROVED:
-            _review_move(review, "schedule")
+            review_publishing_move(review=review, transition="schedule")
         try:
             with transaction.atomic():
                 post = Post.objects.create(
@@ -782,7 +777,7 @@ def post_cancel(*, actor, brand, post):
         locked.save()
         others = Post.objects.for_brand(brand).filter(asset=locked.asset, state__in=Post.ACTIVE)
         if review is not None and review.state == ReviewState.SCHEDULED and not others.exists():
-            _review_move(review, "unschedule")
+            review_publishing_move(review=review, transition="unschedule")
         audit_record(
             actor=actor, brand=brand, action="post.cancelled", target=locked, before=before, after=_post_summary(locked)
         )
@@ -919,7 +914,7 @@ def _attempt(post):
         media=media,
         mime="image/png",
         file_name=asset.released_image.name.rsplit("/", 1)[-1],
-        content_sha256=asset.sha256,
+        content_sha256=hashlib.sha256(media).hexdigest(),
     )
     try:
         return connector_for(channel).publish(request), ""
@@ -962,7 +957,7 @@ def _finish(post, *, attempt, result, blocked):
             return None
         post.refresh_from_db()
         if review is not None and review.state == ReviewState.SCHEDULED:
-            _review_move(review, "publish")
+            review_publishing_move(review=review, transition="publish")
         if state != State.SCHEDULED:
             action = {State.PUBLISHED: "post.published", State.FAILED: "post.failed"}[state]
             audit_record(
@@ -1040,7 +1035,7 @@ def _post_lapse(*, post_id, now):
             asset=asset, defaults={"brand": brand, "post": post, "lapsed_at": now}
         )
         if review is not None and review.state in (ReviewState.APPROVED, ReviewState.SCHEDULED):
-            _review_move(review, "lapse")
+            review_publishing_move(review=review, transition="lapse")
         asset_release_withdraw(asset=asset, reason=f"approval lapsed: post {post.pk} unpublished at its time")
         audit_record(
             actor=None,

@@ -8,6 +8,7 @@ EVENTS = (
     "campaign.completed",
     "asset.created",
     "asset.approved",
+    "asset.released",
     "asset.rejected",
     "asset.changes_requested",
     "job.failed",

@@ -439,3 +439,33 @@ def test_it_never_releases_a_lapsed_approval_again(creator, reviewer, brand, ass
     assert reviews_release_sweep() == 0
     assets[0].refresh_from_db()
     assert not assets[0].released and review_of(assets[0]).state == ReviewState.LAPSED
+
+
+def test_it_keeps_a_reviews_group_deciders_when_the_group_changes(owner, creator, reviewer, brand, assets):
+    legal, newcomer = member_make(owner, brand, "lee", Role.VIEWER), member_make(owner, brand, "nia", Role.VIEWER)
+    group = reviewer_group_save(actor=owner, brand=brand, name="Legal", member_ids=[legal.pk])
+    workflow_update(actor=owner, brand=brand, steps=[{"name": "Legal", "roles": [], "group": group.pk}])
+    submitted(creator, brand, assets[0])
+    reviewer_group_save(actor=owner, brand=brand, name="Legal", member_ids=[newcomer.pk], group=group)
+    assert workflow_current(brand=brand).revision == 2  # the group's change is a new revision
+    with pytest.raises(DecisionRefused, match="Legal group"):
+        decide(newcomer, brand, assets[0])  # not a decider on the revision this review started on
+    decide(legal, brand, assets[0])
+    assert review_of(assets[0]).state == ReviewState.APPROVED
+    submitted(creator, brand, assets[1])
+    decide(newcomer, brand, assets[1])
+    assert review_of(assets[1]).state == ReviewState.APPROVED
+
+
+def test_it_announces_the_approved_files_once_they_exist(
+    creator, reviewer, brand, assets, media_root, django_capture_on_commit_callbacks
+):
+    seen = []
+    event_subscribe("asset.released", seen.append)
+    submitted(creator, brand, assets[0])
+    decide(reviewer, brand, assets[0])
+    with django_capture_on_commit_callbacks(execute=True):
+        reviews_release_sweep()
+    [event] = [e for e in seen if e.payload["asset_id"] == assets[0].pk]
+    assets[0].refresh_from_db()
+    assert assets[0].released and event.payload["content_sha256"] == assets[0].sha256

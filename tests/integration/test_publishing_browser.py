@@ -11,6 +11,7 @@ process (and so the live server) and the worker, set to a Wednesday in March
 2026 so that the calendar's days are fixed."""
 
 import base64
+import hashlib
 import json
 import threading
 from datetime import UTC, datetime, timedelta
@@ -207,8 +208,9 @@ def test_it_schedules_an_approved_image_moves_it_on_the_calendar_and_publishes_i
     )
     # The approved (released) master went out: the DRAFT-free file with its own C2PA manifest.
     with asset.released_image.open("rb") as released:
-        assert base64.b64decode(data["media_base64"]) == released.read()
-    assert data["content_sha256"] == asset.sha256  # the approved content's hash (see /work/notes/q-requests.md)
+        media = released.read()
+    assert base64.b64decode(data["media_base64"]) == media
+    assert data["content_sha256"] == hashlib.sha256(media).hexdigest()  # of the file sent
     assert (post.external_id, post.external_url) == ("feed-77", "https://social.example/p/feed-77")
     [attempt] = PublishAttempt.objects.for_brand(brand).filter(post=post)
     assert attempt.ok and attempt.status_code == 200

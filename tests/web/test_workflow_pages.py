@@ -96,7 +96,7 @@ def test_it_prefills_the_owners_form_with_the_current_steps(client, owner, brand
     assert 'value="Review"' in response.content.decode()
 
 
-def test_it_saves_a_two_step_workflow_as_a_new_revision(client, owner, brand, legal):
+def test_it_saves_a_two_step_workflow_as_a_new_revision(client, owner, brand, legal, reviewer):
     workflow_update(actor=owner, brand=brand, steps=[{"name": "Review", "roles": ["owner"], "mode": "any"}])
     login(client, owner)
     data = workflow_post(
@@ -108,8 +108,22 @@ def test_it_saves_a_two_step_workflow_as_a_new_revision(client, owner, brand, le
 
     assert [w.revision for w in revisions(brand)] == [1, 2]
     assert revisions(brand)[-1].steps == [
-        {"name": "First look", "roles": ["owner", "reviewer"], "group": None, "group_name": "", "mode": "any"},
-        {"name": "Legal", "roles": [], "group": legal.pk, "group_name": "Legal", "mode": "all"},
+        {
+            "name": "First look",
+            "roles": ["owner", "reviewer"],
+            "group": None,
+            "group_name": "",
+            "members": [],
+            "mode": "any",
+        },
+        {
+            "name": "Legal",
+            "roles": [],
+            "group": legal.pk,
+            "group_name": "Legal",
+            "members": [reviewer.pk],
+            "mode": "all",
+        },
     ]
     assert revisions(brand)[-1].created_by == owner
     page = text(client.get(response.url))
