@@ -22,6 +22,9 @@ class Campaign(models.Model):
     matrix = models.JSONField()
     formats = models.JSONField()
     variants = models.PositiveSmallIntegerField()
+    # The items' variants are first_variant .. first_variant + variants - 1: a schedule's
+    # later runs start past 0 so that they render new noise, not the same pictures.
+    first_variant = models.PositiveSmallIntegerField(default=0, db_default=0)
     # The same key from the same brand again is the same campaign, never a second one.
     idempotency_key = models.CharField(max_length=120, blank=True)
     # What the submitter was shown: {"images", "seconds", "basis"} (see campaign_estimate).

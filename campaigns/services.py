@@ -175,10 +175,26 @@ def _estimate(*, recipes, formats, variants):
     )
 
 
+FIRST_VARIANT_MAX = 30000
+
+
 def campaign_submit(
-    *, actor, brand, name, versions, formats, looks=(), poses=(), variants=1, brief="", idempotency_key=""
+    *,
+    actor,
+    brand,
+    name,
+    versions,
+    formats,
+    looks=(),
+    poses=(),
+    variants=1,
+    first_variant=0,
+    brief="",
+    idempotency_key="",
 ):
     """Create a campaign and queue every item's render job, all in one transaction.
+    Items get variants first_variant .. first_variant + variants - 1 (variant 0 is
+    the model's constant noise, n the noise drawn from seed n).
 
     With an `idempotency_key` already used by the brand, returns that campaign
     and queues nothing. Refused, with nothing queued, when the matrix is bad or
@@ -190,6 +206,8 @@ def campaign_submit(
             return existing
     if not name.strip():
         raise ValidationError({"name": "Give the campaign a name."})
+    if not isinstance(first_variant, int) or not 0 <= first_variant <= FIRST_VARIANT_MAX:
+        raise ValidationError({"first_variant": f"The first variant is a whole number from 0 to {FIRST_VARIANT_MAX}."})
     recipes, formats, variants = campaign_plan(
         actor=actor, brand=brand, versions=versions, looks=looks, poses=poses, formats=formats, variants=variants
     )
@@ -207,6 +225,7 @@ def campaign_submit(
                 },
                 formats=formats,
                 variants=variants,
+                first_variant=first_variant,
                 idempotency_key=idempotency_key,
                 estimate=estimate.as_dict(),
                 created_by=actor,
@@ -233,7 +252,9 @@ def _items_submit(*, actor, brand, campaign, recipes):
     # share one forward pass.
     combinations = [
         (recipe, output_format, variant)
-        for recipe, variant, output_format in itertools.product(recipes, range(campaign.variants), campaign.formats)
+        for recipe, variant, output_format in itertools.product(
+            recipes, range(campaign.first_variant, campaign.first_variant + campaign.variants), campaign.formats
+        )
     ]
     references = {}
     requests = []

@@ -22,7 +22,7 @@ from avatars.models import LibraryItem
 from brands.models import CREATE_ROLES, Role
 from brands.selectors import brand_role_require
 from campaigns.models import CampaignItem
-from campaigns.services import MAX_VARIANTS, campaign_submit, recipe_build
+from campaigns.services import FIRST_VARIANT_MAX, MAX_VARIANTS, campaign_submit, recipe_build
 from common.events import event_emit
 from config.celery import app as celery_app
 from content.formats import FORMATS
@@ -525,6 +525,8 @@ def _run_campaign_submit(*, schedule, run):
                 looks=[items[plan["look"]]] if plan["look"] in items else [],
                 poses=[items[plan["pose"]]] if plan["pose"] in items else [],
                 variants=schedule.images_per_run,
+                # Each run its own noise: a recurring look, pose and format makes new pictures.
+                first_variant=1 + (sequence * schedule.images_per_run) % FIRST_VARIANT_MAX,
                 idempotency_key=f"schedule-{schedule.pk}-{run.due_at:%Y%m%dT%H%M%SZ}",
             )
     except (ValidationError, PermissionDenied) as exc:

@@ -295,3 +295,12 @@ def test_it_renders_each_variant_with_its_own_noise(owner, brand, media_root, tm
     assert not np.array_equal(first[0], first[1]) and not np.array_equal(first[1], first[2])
     # The same variant is the same image every time: its noise comes from its seed.
     assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+
+
+def test_it_numbers_variants_from_the_first_variant_asked_for(owner, brand, persona):
+    campaign = submit(owner, brand, persona, variants=2, first_variant=5)
+    items = CampaignItem.objects.for_brand(brand).filter(campaign=campaign)
+    assert sorted(items.values_list("variant", flat=True)) == [5, 6]
+    assert sorted(item.job.noise_seed for item in items) == [5, 6]
+    with pytest.raises(ValidationError, match="first variant"):
+        submit(owner, brand, persona, first_variant=-1)

@@ -98,6 +98,12 @@ def test_it_runs_a_due_schedule_once_with_a_campaign_by_its_user(now, creator, b
     with clock.frozen(due + timedelta(hours=1, seconds=5)):
         [second] = schedule_run_due()
     assert second.campaign.formats == ["4:5"]
+    # Each run draws its own noise: no run renders another run's pictures again.
+    variants = [
+        sorted(CampaignItem.objects.for_brand(brand).filter(campaign=r.campaign).values_list("variant", flat=True))
+        for r in (run, second)
+    ]
+    assert variants == [[1, 2], [3, 4]]
 
 
 def test_it_records_a_due_time_once_even_when_a_tick_sees_it_again(now, creator, brand, persona):
