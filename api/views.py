@@ -659,7 +659,10 @@ class AssetComments(BrandView):
         walk(threads)
         return Response(s.CommentSerializer(sorted(flat, key=lambda c: c.pk), many=True).data)
 
-    @extend_schema(request=s.CommentCreateSerializer, responses={201: s.CommentSerializer})
+    @extend_schema(
+        request=s.CommentCreateSerializer, responses={201: s.CommentSerializer}, parameters=[IDEMPOTENCY_KEY]
+    )
+    @idempotent
     def post(self, request, brand_slug, asset_id):
         """Comment (or reply); @username notifies that member."""
         data = _valid(s.CommentCreateSerializer, request)
