@@ -396,6 +396,7 @@ SPECTACULAR_SETTINGS = {
         "ReviewStateEnum": "approvals.models.ReviewState",
         "LibraryItemKindEnum": "avatars.models.LibraryItem.Kind",
         "DirectionKindEnum": "generation.models.Direction.Kind",
+        "PostStateEnum": "publishing.models.Post.State",
     },
 }
 # Idempotency-Key records are kept this long (seconds).

@@ -12,14 +12,10 @@ process (and so the live server) and the worker, set to a Wednesday in March
 
 import base64
 import hashlib
-import json
-import threading
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.urls import reverse
-from standardwebhooks import Webhook
 
 from config.celery import app as celery_app
 from publishing import clock
@@ -27,6 +23,7 @@ from publishing.models import Channel, Post, PublishAttempt
 from tests.conftest import campaign_assets, log_in, screenshot
 from tests.integration.conftest import celery_worker, wait_for
 from tests.publishing.conftest import approve
+from tests.receiver import SignedReceiver
 from webhooks.services import webhook_endpoint_create
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -35,49 +32,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 START = datetime(2026, 3, 11, 9, 0, tzinfo=UTC)
 
 
-class Receiver:
-    """A channel's webhook receiver: verifies each request's signature and
-    answers 200 with the id and address of the "published" post."""
-
-    def __init__(self):
-        self.secret = None
-        self.received = []  # (headers, verified message)
-        self.unverified = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                try:
-                    message = Webhook(receiver.secret).verify(body, dict(self.headers))
-                except Exception as exc:  # noqa: BLE001 - recorded, the test fails on it
-                    receiver.unverified.append(repr(exc))
-                    self.send_response(400)
-                    self.end_headers()
-                    return
-                receiver.received.append((dict(self.headers), message))
-                answer = json.dumps({"id": "feed-77", "url": "https://social.example/p/feed-77"}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/posts"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def receiver():
-    server = Receiver()
+    server = SignedReceiver(path="/posts", answer={"id": "feed-77", "url": "https://social.example/p/feed-77"})
     yield server
     server.close()
 
@@ -194,8 +151,8 @@ def test_it_schedules_an_approved_image_moves_it_on_the_calendar_and_publishes_i
         wait_for(published, timeout=120, what="the post published", interval=3)
 
     assert receiver.unverified == []
-    assert len(receiver.received) == 1
-    headers, message = receiver.received[0]
+    assert len(receiver.messages) == 1
+    headers, message, _status = receiver.messages[0]
     assert headers["webhook-id"] == "post_" + post.idempotency_key.hex
     assert headers["Idempotency-Key"] == str(post.idempotency_key)
     assert message["type"] == "post.published"

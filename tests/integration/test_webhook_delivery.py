@@ -4,15 +4,12 @@ delivers them to a local HTTP receiver that verifies every signature with the
 standardwebhooks package and refuses the first two requests, so deliveries are
 retried with backoff (1 s, 4 s here) until they arrive, each message once."""
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
-from standardwebhooks import Webhook
 
 from campaigns.services import campaign_submit
 from config.celery import app as celery_app
 from tests.integration.conftest import celery_worker, wait_for
+from tests.receiver import SignedReceiver
 from webhooks.models import WebhookDelivery
 from webhooks.services import webhook_endpoint_create
 
@@ -21,49 +18,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 Status = WebhookDelivery.Status
 
 
-class VerifyingReceiver:
-    """Verifies each request's signature; answers 500 to the first `failures`."""
-
-    def __init__(self, failures):
-        self.secret = None
-        self.failures = failures
-        self.received = []  # (webhook-id, verified body) of each accepted request
-        self.refused = 0
-        self.unverified = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                try:
-                    message = Webhook(receiver.secret).verify(body, dict(self.headers))
-                except Exception as exc:  # noqa: BLE001 - recorded, the test fails on it
-                    receiver.unverified.append(repr(exc))
-                    self.send_response(400)
-                else:
-                    if receiver.refused < receiver.failures:
-                        receiver.refused += 1
-                        self.send_response(500)
-                    else:
-                        receiver.received.append((self.headers["webhook-id"], message))
-                        self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def receiver():
-    server = VerifyingReceiver(failures=2)
+    server = SignedReceiver(statuses=[500, 500], status=204)
     yield server
     server.close()
 
@@ -90,13 +47,14 @@ def test_it_delivers_signed_events_from_a_real_worker_retrying_after_failures(
         deliveries = wait_for(all_delivered, timeout=180, what="both webhooks delivered")
 
     assert receiver.unverified == []
-    assert receiver.refused == 2
+    assert [status for _, _, status in receiver.messages].count(500) == 2
     by_event = {d.event: d for d in deliveries}
     assert set(by_event) == {"asset.created", "campaign.completed"}
     assert sum(d.attempts for d in deliveries) == 4
     # Each message arrived once, under its delivery's webhook-id, with its payload.
-    assert sorted(message_id for message_id, _ in receiver.received) == sorted(d.message_id for d in deliveries)
-    bodies = {message["type"]: message for _, message in receiver.received}
+    accepted = receiver.accepted
+    assert sorted(headers["webhook-id"] for headers, _ in accepted) == sorted(d.message_id for d in deliveries)
+    bodies = {message["type"]: message for _, message in accepted}
     assert bodies["campaign.completed"]["data"] == {
         "campaign_id": campaign.pk,
         "state": "completed",

@@ -2,19 +2,16 @@
 Standard Webhooks signature; the channel settings each connector accepts."""
 
 import base64
-import json
-import threading
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.core.exceptions import ValidationError
-from standardwebhooks import Webhook
 
 from publishing import clock
 from publishing.models import Post
 from publishing.selectors import post_log
 from publishing.services import channel_create, post_create, post_publish
+from tests.receiver import SignedReceiver
 from webhooks.services import webhook_endpoint_create
 
 from .conftest import NOW
@@ -22,47 +19,10 @@ from .conftest import NOW
 State = Post.State
 
 
-class Receiver:
-    """Verifies each request; answers `statuses` in turn (then 200 with an id)."""
-
-    def __init__(self, statuses=()):
-        self.secret, self.statuses, self.messages, self.unverified = None, list(statuses), [], []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                try:
-                    message = Webhook(receiver.secret).verify(body, dict(self.headers))
-                except Exception as exc:  # noqa: BLE001 - the test asserts on it
-                    receiver.unverified.append(repr(exc))
-                    self.send_response(400)
-                    self.end_headers()
-                    return
-                status = receiver.statuses.pop(0) if receiver.statuses else 200
-                receiver.messages.append((dict(self.headers), message, status))
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                if status == 200:
-                    self.wfile.write(json.dumps({"id": "feed-1", "url": "https://feed.example/p/1"}).encode())
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/posts"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def receiver(settings):
     settings.WEBHOOKS_ALLOW_PRIVATE_NETWORKS = True
-    server = Receiver(statuses=[503])
+    server = SignedReceiver(path="/posts", statuses=[503], answer={"id": "feed-1", "url": "https://feed.example/p/1"})
     yield server
     server.close()
 
