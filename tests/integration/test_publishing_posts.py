@@ -16,7 +16,7 @@ from publishing.services import channel_create, post_create, post_publish
 from tests.integration.conftest import celery_worker, wait_for
 from tests.integration.test_publishing_schedules import celery_beat
 from tests.publishing.conftest import approve
-from tests.publishing.test_connectors import Receiver
+from tests.receiver import SignedReceiver
 from webhooks.services import webhook_endpoint_create
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def receiver():
-    server = Receiver(statuses=[503])
+    server = SignedReceiver(path="/posts", statuses=[503], answer={"id": "feed-1", "url": "https://feed.example/p/1"})
     yield server
     server.close()
 
