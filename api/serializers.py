@@ -114,14 +114,18 @@ class LibraryItemSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = LibraryItem
-        fields = ["id", "kind", "name", "layer_group", "model", "created_at"]
+        fields = ["id", "kind", "name", "layer_group", "attribute", "value", "model", "created_at"]
 
 
 class LibraryItemCreateSerializer(serializers.Serializer):
     model = serializers.SlugField()
     kind = serializers.ChoiceField(choices=LibraryItem.Kind.choices)
     name = serializers.CharField(max_length=120)
-    layer_group = serializers.CharField(max_length=40)
+    value = serializers.CharField(
+        max_length=80, required=False, allow_null=True,
+        help_text="On a model with outfit × gesture classes: the outfit (look) or gesture (pose) it gives.",
+    )  # fmt: skip
+    layer_group = serializers.CharField(max_length=40, required=False, default="", allow_blank=True)
     seed = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=2**32 - 1)
     truncation_psi = serializers.FloatField(default=0.7, min_value=0.0, max_value=1.0)
     class_index = serializers.IntegerField(required=False, allow_null=True, min_value=0)

@@ -389,7 +389,8 @@ class LibraryList(BrandView, generics.ListAPIView):
     @extend_schema(request=s.LibraryItemCreateSerializer, responses={201: s.LibraryItemSerializer})
     @idempotent
     def post(self, request, brand_slug):
-        """A look or pose: a seed (with class) or a persona version, on one layer group."""
+        """A look or pose: an outfit or a gesture (`value`) on a model with such labels; else a seed (with
+        class) or a persona version, on one layer group."""
         data = _valid(s.LibraryItemCreateSerializer, request)
         model = get_object_or_404(GeneratorModel, slug=data.pop("model"))
         source = data.pop("source_version", None)

@@ -5,7 +5,8 @@ from generation.forms import ModelChoiceField, class_field, comma_list
 from generation.models import GeneratorModel
 from generation.seeds import SEED_MAX, TRUNCATION_PSI_RANGE
 
-from .models import LibraryItem
+from .models import LibraryItem, humanise
+from .pictures import direction_label
 from .services import CANDIDATES_MAX
 
 
@@ -67,7 +68,7 @@ class PersonaEditForm(VersionPreconditionForm):
         super().__init__(*args, **kwargs)
         self.fields["direction"].queryset = directions
         self.fields["direction"].label_from_instance = lambda d: (
-            f"{d.name} ({d.get_kind_display()}; strength {d.strength_min:.2f} to {d.strength_max:.2f})"
+            f"{direction_label(d)} (strength {d.strength_min:.2f} to {d.strength_max:.2f})"
         )
 
 
@@ -83,7 +84,15 @@ class LibraryItemForm(forms.Form):
     kind = forms.ChoiceField(choices=LibraryItem.Kind.choices)
     name = forms.CharField(max_length=120)
     model = ModelChoiceField(queryset=GeneratorModel.objects.all(), empty_label=None)
-    layer_group = forms.CharField(max_length=40, help_text="The group it changes, e.g. fine (looks) or coarse (poses).")
+    value = forms.ChoiceField(
+        required=False,
+        label="Outfit or gesture",
+        help_text="On a model drawn from outfit and gesture labels (the bundled default), a look is an outfit and "
+        "a pose a gesture: the persona keeps its face. Other models: a layer group and a source below.",
+    )
+    layer_group = forms.CharField(
+        max_length=40, required=False, help_text="The group it changes, e.g. fine (looks) or coarse (poses)."
+    )
     seed = forms.IntegerField(min_value=0, max_value=SEED_MAX, required=False, help_text="Source: a seed …")
     truncation_psi = _truncation_field(required=False)
     class_index = class_field()
@@ -98,11 +107,18 @@ class LibraryItemForm(forms.Form):
         self.fields["source_version"].queryset = versions
         self.fields["direction"].queryset = directions
         self.fields["source_version"].label_from_instance = lambda v: f"@{v.persona.handle} v{v.number} ({v.operation})"
+        labels = {}
+        for model in GeneratorModel.objects.all():
+            for attribute in ("outfit", "gesture"):
+                for value in model.attribute_values(attribute):
+                    labels[value] = f"{attribute}: {humanise(value)}"
+        self.fields["value"].choices = [("", "—"), *sorted(labels.items(), key=lambda pair: pair[1])]
 
     def clean(self):
         cleaned = super().clean()
         if cleaned.get("truncation_psi") is None:
             cleaned["truncation_psi"] = 0.7
+        cleaned["value"] = cleaned.get("value") or None
         return cleaned
 
 

@@ -142,14 +142,15 @@ class _ModelIndex:
         matrix[: len(self.matrix)] = self.matrix
         self.matrix = matrix
 
-    def near(self, query, radius, exclude_brand_id):
-        """Fingerprint ids of other brands' personas within `radius` in compact space."""
+    def near(self, query, radius, exclude_brand_id, margin=True):
+        """Fingerprint ids of other brands' personas within `radius` in compact space
+        (with `margin`, a little beyond, for an exact re-check to decide)."""
         n = self.size
         # |m - q|² = |m|² - 2 m·q + |q|²: one matrix-vector product over the index.
         squared = self.squared_norms[:n] - 2 * (self.matrix[:n] @ query) + float(query @ query)
         # Float32 rounding could push a borderline persona out; the exact check
         # below decides, so admit a small margin here.
-        close = squared < (radius * 1.001) ** 2 + 1e-4
+        close = squared < ((radius * 1.001) ** 2 + 1e-4 if margin else radius**2)
         close &= self.brand_ids[:n] != exclude_brand_id
         return self.fingerprint_ids[:n][close].tolist()
 
@@ -158,7 +159,7 @@ _indexes = {}
 _lock = threading.Lock()
 
 
-def _index_for(model):
+def _index_for(model, space, k):
     """The process's index of `model`, brought up to date with the database.
 
     Rows are read incrementally (id > last seen). The index is rebuilt from
@@ -167,18 +168,17 @@ def _index_for(model):
     committed late with lower ids), or a different row under the last id
     (SQLite reuses the ids of rolled-back rows). Both are index lookups.
     """
-    fingerprints = IdentityFingerprint.objects.unscoped().filter(model=model)
+    fingerprints = IdentityFingerprint.objects.unscoped().filter(model=model, space=space)
     with _lock:
-        index = _indexes.get(model.pk)
-        basis_k = len(model.identity_basis) // (4 * model.w_dim)
+        index = _indexes.get((model.pk, space))
         if index is not None:
             seen = fingerprints.filter(id__lte=index.last_id).count()
             last = fingerprints.filter(id=index.last_id).values_list("created_at", flat=True).first()
-            if seen != index.rows_seen or last != index.last_created_at or index.k != basis_k:
+            if seen != index.rows_seen or last != index.last_created_at or index.k != k:
                 index = None
         if index is None:
-            index = _ModelIndex(k=basis_k)
-            _indexes[model.pk] = index
+            index = _ModelIndex(k=k)
+            _indexes[(model.pk, space)] = index
         new = fingerprints.filter(id__gt=index.last_id).order_by("id")
         index.add(new.values_list("id", "persona_id", "brand_id", "projected", "created_at").iterator(chunk_size=5000))
         return index
@@ -211,6 +211,16 @@ def identity_centres(model):
     return np.frombuffer(centres, dtype=F4).reshape(-1, model.w_dim), distance
 
 
+def class_centres(model):
+    """`model`'s class centres [c_dim, w_dim] float32 (a conditional model's), the
+    points class-conditional truncation pulls towards: looks and poses relabel a
+    persona by the shift between two of them."""
+    if not model.c_dim:
+        raise ValidationError(f"Model {model.slug} is unconditional: it has no class centres.")
+    centres, _ = identity_centres(model)
+    return centres[1:]
+
+
 def identity_guard_prepare(model):
     """Calibrate a model registered before its centres were stored, before
     the caller opens its transaction: the engine then runs with no row locked.
@@ -227,26 +237,26 @@ def identity_centre_distances(embeddings, centres):
     return np.sqrt(np.maximum(squared.min(axis=1), 0))
 
 
-def identity_guard_check(*, brand, model, latent):
-    """ValidationError if `latent`'s identity is the average face, or closer than
-    the (scaled) minimum to any other brand's persona on `model` (see the module
-    docstring). Call with the model row locked (identity_lock) in the
-    transaction that then records the fingerprint."""
+def identity_guard_check(*, brand, model, latent, embedding=None):
+    """ValidationError if `latent`'s identity is the average face, or the same
+    person as any other brand's persona on `model` (see the module docstring).
+    Call with the model row locked (identity_lock) in the transaction that then
+    records the fingerprint. `embedding`: the learned embedding of `latent`'s
+    render, when the model has one (identity_learned_embedding, computed before
+    the transaction)."""
     minimum = model.identity_min_distance
     if minimum <= 0:
         return
     centres, typical = identity_centres(model)
+    if model.identity_learned:
+        _centre_rule(model, latent, centres, typical)
+        return _learned_rule(brand, model, embedding)
     embedding = identity_embedding(latent, model)
-    from_centre = float(identity_centre_distances(embedding, centres)[0])
-    if from_centre < IDENTITY_CENTRE_FRACTION * typical:
-        raise ValidationError(
-            f"Identity guard: on model {model.slug}, nobody may own the average face. This face is too close to "
-            "the average face to be owned; raise ψ (truncation) or pick another seed.",
-            code="identity_guard_centre",
-        )
+    from_centre = _centre_rule(model, latent, centres, typical)
     query = model.identity_basis_array() @ embedding
     radius = minimum * min(1.0, from_centre / typical)
-    candidates = _index_for(model).near(query, radius, exclude_brand_id=brand.pk)
+    basis_k = len(model.identity_basis) // (4 * model.w_dim)
+    candidates = _index_for(model, IdentityFingerprint.Space.W, basis_k).near(query, radius, exclude_brand_id=brand.pk)
     if not candidates:
         return
     # The guard compares across brands on purpose; it reveals only that some
@@ -265,18 +275,73 @@ def identity_guard_check(*, brand, model, latent):
         )
 
 
+def _centre_rule(model, latent, centres, typical):
+    """Rule 1 (in W, whatever the measure): nobody owns the average face. Returns the
+    identity's distance from the nearest centre."""
+    from_centre = float(identity_centre_distances(identity_embedding(latent, model), centres)[0])
+    if from_centre < IDENTITY_CENTRE_FRACTION * typical:
+        raise ValidationError(
+            f"Identity guard: on model {model.slug}, nobody may own the average face. This face is too close to "
+            "the average face to be owned; raise ψ (truncation) or pick another seed.",
+            code="identity_guard_centre",
+        )
+    return from_centre
+
+
+def _learned_rule(brand, model, embedding):
+    """Rule 2 with the model's identity embedding: another brand's persona whose
+    render the embedding takes for the same person (cosine similarity at or above
+    the measure's duplicate threshold) blocks this one, whatever its latent.
+    Unit vectors: |a - b|² = 2 - 2 cos, so the index's radius is exact."""
+    if embedding is None:
+        raise ValueError("the learned identity guard needs the render's embedding")
+    threshold = model.identity_measure["duplicate_threshold"]
+    radius = float(np.sqrt(max(2 - 2 * threshold, 0.0)))
+    query = np.asarray(embedding, dtype=np.float32)
+    index = _index_for(model, IdentityFingerprint.Space.LEARNED, len(query))
+    if index.near(query, radius, exclude_brand_id=brand.pk, margin=False):
+        raise ValidationError(
+            f"Identity guard: on model {model.slug}, two brands may not own the same person. This persona looks "
+            "like the same person as one another brand already owns on this model (even at another latent); "
+            "choose another seed or edit the face further.",
+            code="identity_guard",
+        )
+
+
+def identity_learned_embedding(*, model, latent):
+    """The learned identity embedding [D] float32 of `latent`'s render on a model
+    that has one, else None. Runs the engine: call it before opening the
+    transaction that checks and records it."""
+    if not model.identity_learned:
+        return None
+    from generation.rendering import identity_embed_latents
+
+    return identity_embed_latents(model=model, latents=np.asarray(latent, dtype=np.float32)[None])[0]
+
+
 def identity_lock(model):
     """Serialise identity changes on `model` until the transaction ends."""
     GeneratorModel.objects.select_for_update().filter(pk=model.pk).first()
 
 
-def identity_fingerprint_record(*, persona, latent):
+def identity_fingerprint_record(*, persona, latent, embedding=None):
+    """Record `latent`'s identity for the guard: in W, and with the learned
+    `embedding` of its render when the model has one."""
     model = persona.model
-    embedding = identity_embedding(latent, model)
-    return IdentityFingerprint.objects.create(
-        brand=persona.brand,
-        persona=persona,
-        model=model,
-        embedding=embedding.astype(F4).tobytes(),
-        projected=(model.identity_basis_array() @ embedding).astype(F4).tobytes(),
-    )
+    w_identity = identity_embedding(latent, model)
+    fingerprints = [
+        IdentityFingerprint(
+            brand=persona.brand, persona=persona, model=model, space=IdentityFingerprint.Space.W,
+            embedding=w_identity.astype(F4).tobytes(),
+            projected=(model.identity_basis_array() @ w_identity).astype(F4).tobytes(),
+        )
+    ]  # fmt: skip
+    if embedding is not None:
+        vector = np.asarray(embedding, dtype=F4).tobytes()
+        fingerprints.append(
+            IdentityFingerprint(brand=persona.brand, persona=persona, model=model,
+                                space=IdentityFingerprint.Space.LEARNED, embedding=vector, projected=vector)
+        )  # fmt: skip
+    for fingerprint in fingerprints:
+        fingerprint.save()
+    return fingerprints

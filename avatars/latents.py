@@ -75,3 +75,11 @@ def latent_rows_mix(*, latent, source, rows):
     mixed = np.array(latent, dtype=np.float32, copy=True)
     mixed[rows] = source[rows]
     return mixed
+
+
+def latent_relabel(*, latent, centres, from_class, to_class):
+    """`latent` of a persona under class `from_class`, moved to `to_class`: every row
+    shifted by the difference of the two class centres (`centres` [c_dim, w_dim]),
+    as generation.stylegan.relabel does in the engine."""
+    shift = centres[to_class].astype(np.float64) - centres[from_class].astype(np.float64)
+    return (np.asarray(latent, dtype=np.float64) + shift[None]).astype(np.float32)

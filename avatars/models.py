@@ -1,3 +1,5 @@
+import re
+
 from django.conf import settings
 from django.db import models
 
@@ -112,6 +114,27 @@ class PersonaVersion(models.Model):
     def latent_array(self):
         return latent_from_bytes(self.latent, num_ws=self.num_ws, w_dim=self.w_dim)
 
+    @property
+    def class_index(self):
+        """The class label this version's latent stands under on a conditional model
+        (what relabelling looks and poses start from), or None when unknown.
+
+        Versions record it in `params`; older ones inherit it from the version they
+        were made from (a rollback from the version it restored)."""
+        version, seen = self, set()
+        while version is not None and version.pk not in seen:
+            seen.add(version.pk)
+            params = version.params or {}
+            if params.get("class_index") is not None:
+                return params["class_index"]
+            if version.operation == self.Operation.ROLLBACK and "to_version" in params:
+                # The same persona's version: the same brand as this one.
+                versions = PersonaVersion.objects.unscoped().filter(persona_id=version.persona_id)
+                version = versions.filter(number=params["to_version"]).first()
+            else:
+                version = version.parent
+        return None
+
     def set_latent(self, latent, *, model):
         latent_validate(latent, num_ws=model.num_ws, w_dim=model.w_dim, model_name=model.slug)
         self.latent = latent_to_bytes(latent)
@@ -145,12 +168,19 @@ class PersonaVersion(models.Model):
                 )
             if self.operation in (op.LOOK, op.POSE):
                 kind = "Look" if self.operation == op.LOOK else "Pose"
+                if params.get("attribute"):
+                    return f"{kind} '{params['name']}': {params['attribute']} now {humanise(params['value'])}"
                 return f"{kind} '{params['name']}' on {_layers([params['layer_group']])}"
             if self.operation == op.ROLLBACK:
                 return f"Rolled back to v{params['to_version']}"
         except (LookupError, TypeError, ValueError):
             pass
         return self.get_operation_display()
+
+
+def humanise(value):
+    """'dark_jacket' -> 'dark jacket', 'handPhone' -> 'hand phone'."""
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", str(value)).replace("_", " ").lower()
 
 
 def _layers(groups):
@@ -161,12 +191,15 @@ def _layers(groups):
 
 
 class LibraryItem(models.Model):
-    """A brand's reusable look (outfit) or pose: a recipe that changes one layer
-    group of a persona and nothing else.
+    """A brand's reusable look (outfit) or pose.
 
-    Either a source latent (rows of `layer_group` are copied from it: a seed,
-    a seed with a class label, or a persona version, snapshotted when the item
-    is made) or a direction with a strength (added to the group's rows).
+    On a class-conditional model the outfit and the gesture are class attributes:
+    the item is a *label* (`attribute` = value, e.g. outfit = dark_jacket), and
+    applying it relabels the persona (generation.stylegan.relabel) — same person,
+    new attribute. Otherwise it changes one layer group of a persona and nothing
+    else: either a source latent (rows of `layer_group` are copied from it: a
+    seed, a seed with a class label, or a persona version, snapshotted when the
+    item is made) or a direction with a strength (added to the group's rows).
     `recipe` records where the source came from.
     """
 
@@ -178,7 +211,10 @@ class LibraryItem(models.Model):
     model = models.ForeignKey("generation.GeneratorModel", on_delete=models.PROTECT, related_name="library_items")
     kind = models.CharField(max_length=8, choices=Kind.choices)
     name = models.CharField(max_length=120)
-    layer_group = models.CharField(max_length=40)
+    # Empty for a label item.
+    layer_group = models.CharField(max_length=40, blank=True)
+    attribute = models.CharField(max_length=40, blank=True)
+    value = models.CharField(max_length=80, blank=True)
     source_latent = models.BinaryField(null=True, blank=True)
     direction = models.ForeignKey(
         "generation.Direction", null=True, blank=True, on_delete=models.PROTECT, related_name="library_items"
@@ -197,14 +233,26 @@ class LibraryItem(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["brand", "kind", "name"], name="libraryitem_unique_brand_kind_name"),
             models.CheckConstraint(
-                condition=models.Q(source_latent__isnull=False, direction__isnull=True)
-                | models.Q(source_latent__isnull=True, direction__isnull=False, strength__isnull=False),
-                name="libraryitem_source_or_direction",
+                condition=models.Q(source_latent__isnull=False, direction__isnull=True, attribute="")
+                | models.Q(source_latent__isnull=True, direction__isnull=False, strength__isnull=False, attribute="")
+                | models.Q(source_latent__isnull=True, direction__isnull=True, layer_group="")
+                & ~models.Q(attribute="")
+                & ~models.Q(value=""),
+                name="libraryitem_source_direction_or_label",
             ),
         ]
 
     def __str__(self):
-        return f"{self.get_kind_display()} {self.name} ({self.layer_group})"
+        return f"{self.get_kind_display()} {self.name} ({self.acts_on})"
+
+    @property
+    def is_label(self):
+        return bool(self.attribute)
+
+    @property
+    def acts_on(self):
+        """What the item changes, in words: 'outfit: dark jacket' or 'fine layers'."""
+        return f"{self.attribute}: {humanise(self.value)}" if self.is_label else f"{self.layer_group} layers"
 
     def source_array(self):
         return latent_from_bytes(self.source_latent, num_ws=self.model.num_ws, w_dim=self.model.w_dim)
@@ -217,13 +265,20 @@ class IdentityFingerprint(models.Model):
     can keep its in-memory index current by reading the rows after the last id
     it has seen.
 
-    `embedding` is the mean of the identity rows [w_dim] float32; `projected`
-    its projection on the model's identity basis [k] float32.
+    In the "w" space `embedding` is the mean of the identity rows [w_dim]
+    float32 and `projected` its projection on the model's identity basis [k]
+    float32; in the "learned" space (a model that ships an identity embedding)
+    both are the embedding of the persona's render [D] float32, a unit vector.
     """
+
+    class Space(models.TextChoices):
+        W = "w", "Identity rows of W+"
+        LEARNED = "learned", "Learned identity embedding of the render"
 
     brand = models.ForeignKey("brands.Brand", on_delete=models.CASCADE, related_name="+")
     persona = models.ForeignKey(Persona, on_delete=models.CASCADE, related_name="identity_fingerprints")
     model = models.ForeignKey("generation.GeneratorModel", on_delete=models.CASCADE, related_name="+")
+    space = models.CharField(max_length=8, choices=Space.choices, default=Space.W)
     embedding = models.BinaryField()
     projected = models.BinaryField()
     created_at = models.DateTimeField(auto_now_add=True)
@@ -231,7 +286,7 @@ class IdentityFingerprint(models.Model):
     objects = BrandScopedManager()
 
     class Meta:
-        indexes = [models.Index(fields=["model", "id"])]
+        indexes = [models.Index(fields=["model", "id"]), models.Index(fields=["model", "space", "id"])]
 
     def __str__(self):
         return f"Identity of persona {self.persona_id} on model {self.model_id}"

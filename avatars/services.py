@@ -28,13 +28,15 @@ from generation.services.directions import direction_usable_check
 from generation.services.jobs import JobRequest, generation_jobs_submit
 
 from .identity import (
+    class_centres,
     identity_fingerprint_record,
     identity_guard_check,
     identity_guard_prepare,
+    identity_learned_embedding,
     identity_lock,
     identity_rows_changed,
 )
-from .latents import latent_direction_apply, latent_rows_mix, latent_to_bytes, latent_validate
+from .latents import latent_direction_apply, latent_relabel, latent_rows_mix, latent_to_bytes, latent_validate
 from .models import LibraryItem, Persona, PersonaVersion
 from .selectors import persona_reference_version
 
@@ -82,13 +84,17 @@ def persona_create_from_seed(*, actor, brand, model, seed, name, handle, truncat
         operation=Operation.SEED,
         params=params,
         bio=bio,
+        prepared_embedding=_embedding_prepare(model=model, latent=latent),
     )
 
 
 @transaction.atomic
-def persona_create(*, actor, brand, model, latent, name, handle, operation=Operation.SEED, params=None, bio=""):
+def persona_create(
+    *, actor, brand, model, latent, name, handle, operation=Operation.SEED, params=None, bio="", prepared_embedding=None
+):
     """Create a persona and its first version from a ready latent (validated
-    before anything is saved)."""
+    before anything is saved). Callers outside a transaction should pass
+    `prepared_embedding` (_embedding_prepare) so the engine runs before it."""
     brand_role_require(user=actor, brand=brand, roles=CREATE_ROLES)
     params = params or {}
     persona = Persona(
@@ -113,8 +119,9 @@ def persona_create(*, actor, brand, model, latent, name, handle, operation=Opera
     except IntegrityError as exc:  # a concurrent create won the same handle
         raise ValidationError({"handle": f"This brand already has a persona with the handle @{handle}."}) from exc
     version = _version_add(
-        actor=actor, persona=persona, operation=operation, params=params, latent_from=lambda _: latent
-    )
+        actor=actor, persona=persona, operation=operation, params=params, latent_from=lambda _: latent,
+        prepared_embedding=prepared_embedding,
+    )  # fmt: skip
     audit_record(
         actor=actor,
         brand=brand,
@@ -125,7 +132,10 @@ def persona_create(*, actor, brand, model, latent, name, handle, operation=Opera
     return persona
 
 
-def _version_add(*, actor, persona, operation, params, latent_from, expected_version=None):
+def _version_add(
+    *, actor, persona, operation, params, latent_from, class_from=None, groups=None, expected_version=None,
+    prepared_embedding=None,
+):  # fmt: skip
     """Append a version to `persona` and make it current. Runs inside the
     caller's transaction.
 
@@ -133,9 +143,14 @@ def _version_add(*, actor, persona, operation, params, latent_from, expected_ver
     for a new persona) and `latent_from(parent)` builds the new latent from
     it, so no concurrent change is lost. `expected_version`, when given, must
     still be the current version, or VersionConflict is raised and nothing is
-    written. The layer groups the new latent actually changes must be ones the
-    actor's role may change, and a new identity must pass the identity guard
-    (avatars.identity).
+    written. The layer groups the new latent actually changes (or `groups`,
+    for a change counted otherwise) must be ones the actor's role may change,
+    and a new identity must pass the identity guard (avatars.identity). On a
+    conditional model the version records the class label its latent stands
+    under (`class_from(parent)`, or the caller's params for a first version).
+    `prepared_embedding`: (latent, its learned identity embedding) computed
+    before the transaction, used when the new latent is that one (else the
+    embedding is computed here, under the locks).
     """
     locked = Persona.objects.for_brand(persona.brand).select_for_update().filter(pk=persona.pk).first()
     parent = None
@@ -150,16 +165,28 @@ def _version_add(*, actor, persona, operation, params, latent_from, expected_ver
     model = persona.model
     latent = latent_from(parent)
     latent_validate(latent, num_ws=model.num_ws, w_dim=model.w_dim, model_name=model.slug)
+    if class_from is not None and parent is not None:
+        class_index = class_from(parent)
+        if class_index is not None:
+            params = {**params, "class_index": class_index}
     parent_latent = None if parent is None else parent.latent_array()
-    if parent is None:
-        changed_rows = list(range(model.num_ws))
+    if groups is None:
+        if parent is None:
+            changed_rows = list(range(model.num_ws))
+        else:
+            changed_rows = np.flatnonzero((latent != parent_latent).any(axis=1)).tolist()
+        groups = layer_groups_touched(model.layer_groups, changed_rows)
+    _layer_groups_require(actor=actor, brand=persona.brand, groups=groups)
+    if model.identity_learned:
+        # The learned guard compares people as rendered, and any row can change that.
+        identity_changed = parent_latent is None or not np.array_equal(latent, parent_latent)
     else:
-        changed_rows = np.flatnonzero((latent != parent_latent).any(axis=1)).tolist()
-    _layer_groups_require(actor=actor, brand=persona.brand, model=model, rows=changed_rows)
-    identity_changed = identity_rows_changed(latent, parent_latent, model)
+        identity_changed = identity_rows_changed(latent, parent_latent, model)
+    embedding = None
     if identity_changed:
+        embedding = _embedding_for(model=model, latent=latent, prepared=prepared_embedding)
         identity_lock(model)
-        identity_guard_check(brand=persona.brand, model=model, latent=latent)
+        identity_guard_check(brand=persona.brand, model=model, latent=latent, embedding=embedding)
     number = parent.number + 1 if parent else 1
     version = PersonaVersion(
         brand=persona.brand,
@@ -175,7 +202,7 @@ def _version_add(*, actor, persona, operation, params, latent_from, expected_ver
     persona.current_version = version
     persona.save(update_fields=["current_version"])
     if identity_changed:
-        identity_fingerprint_record(persona=persona, latent=latent)
+        identity_fingerprint_record(persona=persona, latent=latent, embedding=embedding)
     audit_record(
         actor=actor,
         brand=persona.brand,
@@ -188,9 +215,23 @@ def _version_add(*, actor, persona, operation, params, latent_from, expected_ver
     return version
 
 
-def _layer_groups_require(*, actor, brand, model, rows):
+def _embedding_for(*, model, latent, prepared):
+    if prepared is not None and np.array_equal(prepared[0], latent):
+        return prepared[1]
+    return identity_learned_embedding(model=model, latent=latent)
+
+
+def _embedding_prepare(*, model, latent):
+    """(latent, its learned identity embedding) for _version_add, computed now,
+    outside any transaction; None when the model has no learned measure."""
+    if not model.identity_learned:
+        return None
+    return latent, identity_learned_embedding(model=model, latent=latent)
+
+
+def _layer_groups_require(*, actor, brand, groups):
     allowed = layer_groups_allowed(user=actor, brand=brand)
-    touched = layer_groups_touched(model.layer_groups, rows)
+    touched = sorted(groups)
     if allowed is not None and not set(touched) <= allowed:
         raise ValidationError(
             f"Layer-group permission: on brand {brand.slug}, your role may change only "
@@ -205,10 +246,12 @@ def persona_rollback(*, actor, brand, persona, version, expected_version=None):
     _persona_of_brand(persona, brand)
     if version.persona_id != persona.pk:
         raise ValidationError({"version": f"Version {version.pk} is not a version of @{persona.handle}."})
+    class_index = version.class_index
     change = PersonaChange(
         operation=Operation.ROLLBACK,
         params={"to_version": version.number, "to_sha256": version.sha256},
-        apply=lambda _: np.array(version.latent_array()),
+        apply=lambda latent, class_from: np.array(version.latent_array()),
+        class_after=lambda class_from: class_index,
     )
     return _change_commit(actor=actor, persona=persona, change=change, expected_version=expected_version)
 
@@ -264,6 +307,8 @@ def persona_breed(*, actor, brand, base, donor, layer_groups, name, handle):
         "donor": {"persona": donor.handle, "version": donor_version.number, "sha256": donor_version.sha256},
         "layer_groups": list(layer_groups),
     }
+    if base_version.class_index is not None:
+        params["class_index"] = base_version.class_index
     return persona_create(
         actor=actor,
         brand=brand,
@@ -273,22 +318,33 @@ def persona_breed(*, actor, brand, base, donor, layer_groups, name, handle):
         handle=handle,
         operation=Operation.MIX,
         params=params,
+        prepared_embedding=_embedding_prepare(model=base.model, latent=latent),
     )
 
 
 # --- editing, looks and poses ------------------------------------------------------
 
 
+def _same_class(class_index):
+    return class_index
+
+
 @dataclass(frozen=True)
 class PersonaChange:
     """A change of a persona's latent, checked but not yet applied: the
-    operation and parameters its version will record, and how its latent is
-    made from the current one ([num_ws, w_dim] -> [num_ws, w_dim])."""
+    operation and parameters its version will record, how its latent is made
+    from the current one and that one's class label (None: unconditional or
+    unknown) — ([num_ws, w_dim], class) -> [num_ws, w_dim] — and the class
+    label it ends under. `rows`: the W+ rows it writes (none for a relabelling
+    look or pose, which moves the whole latent); `groups`: the layer groups the
+    permission check counts it as changing (None: those its rows change)."""
 
     operation: str
     params: dict
-    apply: Callable[[np.ndarray], np.ndarray]
+    apply: Callable[[np.ndarray, int | None], np.ndarray]
     rows: tuple = ()
+    class_after: Callable[[int | None], int | None] = _same_class
+    groups: tuple | None = None
 
 
 def _edit_change(*, actor, brand, persona, direction, strength):
@@ -302,7 +358,7 @@ def _edit_change(*, actor, brand, persona, direction, strength):
         operation=Operation.EDIT,
         params={"direction": direction.name, "kind": direction.kind, "layer_group": direction.layer_group,
                 "strength": strength},
-        apply=lambda latent: latent_direction_apply(
+        apply=lambda latent, class_index: latent_direction_apply(
             latent=latent, direction=direction.vector_array(), strength=strength, rows=rows
         ),
     )  # fmt: skip
@@ -318,15 +374,24 @@ def _change_commit(*, actor, persona, change, expected_version):
     """The new version, in one transaction opened only now: a model's identity
     guard is made ready first, so the engine never runs under its locks."""
     identity_guard_prepare(persona.model)
+    current = persona.current_version
+    prepared = _embedding_prepare(model=persona.model, latent=change.apply(current.latent_array(), current.class_index))
     with transaction.atomic():
         return _version_add(
             actor=actor,
             persona=persona,
             operation=change.operation,
             params=change.params,
-            latent_from=lambda parent: change.apply(parent.latent_array()),
+            latent_from=lambda parent: change.apply(parent.latent_array(), parent.class_index),
+            class_from=lambda parent: change.class_after(parent.class_index),
+            groups=change.groups,
             expected_version=expected_version,
+            prepared_embedding=prepared,
         )
+
+
+# The class attribute a look changes on a conditional model, and the one a pose changes.
+LABEL_ATTRIBUTE = {LibraryItem.Kind.LOOK: "outfit", LibraryItem.Kind.POSE: "gesture"}
 
 
 def library_item_create(
@@ -336,21 +401,36 @@ def library_item_create(
     model,
     kind,
     name,
-    layer_group,
+    layer_group="",
     source_version=None,
     seed=None,
     truncation_psi=0.7,
     class_index=None,
     direction=None,
     strength=None,
+    value=None,
 ):
-    """A look or pose for the brand's personas of `model`, on `layer_group` (never
-    the model's identity group). Exactly one source: a persona version, a seed
-    (with a class label for conditional models), or a direction with a strength.
-    A seed is mapped before the transaction opens, so no lock is held meanwhile."""
+    """A look or pose for the brand's personas of `model`.
+
+    On a model whose classes have attributes (the bundled default: outfit ×
+    gesture), a look or pose is a label: `value` is the outfit (a look) or the
+    gesture (a pose) it gives a persona, which keeps its person (see
+    library_change). Otherwise it acts on `layer_group` (never the model's
+    identity group), with exactly one source: a persona version, a seed (with a
+    class label for conditional models), or a direction with a strength. A seed
+    is mapped before the transaction opens, so no lock is held meanwhile."""
     brand_role_require(user=actor, brand=brand, roles=CREATE_ROLES)
     if kind not in LibraryItem.Kind.values:
         raise ValidationError({"kind": f"Kind must be one of {', '.join(LibraryItem.Kind.values)}, got {kind!r}."})
+    if value is not None:
+        item = _label_item(actor=actor, brand=brand, model=model, kind=kind, name=name, value=value)
+        return _library_item_save(actor=actor, brand=brand, item=item)
+    if model.class_attributes and LABEL_ATTRIBUTE[kind] in model.class_attributes[0]:
+        attribute = LABEL_ATTRIBUTE[kind]
+        raise ValidationError(
+            {"value": f"On model {model.slug} a {kind} is a {attribute}: choose one of "
+                      f"{', '.join(model.attribute_values(attribute))}."}
+        )  # fmt: skip
     model.layer_group_rows(layer_group)
     if layer_group == model.identity_group:
         raise ValidationError(
@@ -394,14 +474,34 @@ def library_item_create(
         item.recipe = {"seed": seed, "truncation_psi": truncation_psi}
         if class_index is not None:
             item.recipe["class"] = model.class_names[class_index]
+    return _library_item_save(actor=actor, brand=brand, item=item)
+
+
+def _label_item(*, actor, brand, model, kind, name, value):
+    attribute = LABEL_ATTRIBUTE[kind]
+    values = model.attribute_values(attribute)
+    if not values:
+        raise ValidationError(
+            {"value": f"Model {model.slug} has no {attribute} label; make this {kind} from layers instead."}
+        )
+    if value not in values:
+        raise ValidationError({"value": f"{value!r} is not a {attribute} of model {model.slug}: {', '.join(values)}."})
+    return LibraryItem(
+        brand=brand, model=model, kind=kind, name=name, attribute=attribute, value=value, created_by=actor,
+        recipe={"attribute": attribute, "value": value},
+    )  # fmt: skip
+
+
+def _library_item_save(*, actor, brand, item):
     item.full_clean(exclude=["source_latent", "direction"], validate_unique=False, validate_constraints=False)
     with transaction.atomic():
-        if LibraryItem.objects.for_brand(brand).filter(kind=kind, name=name).exists():
-            raise ValidationError({"name": f"This brand already has a {kind} named {name!r}."})
+        if LibraryItem.objects.for_brand(brand).filter(kind=item.kind, name=item.name).exists():
+            raise ValidationError({"name": f"This brand already has a {item.kind} named {item.name!r}."})
         item.save()
         audit_record(
             actor=actor, brand=brand, action="library_item.created", target=item,
-            after={"kind": kind, "name": name, "model": model.slug, "layer_group": layer_group, **item.recipe},
+            after={"kind": item.kind, "name": item.name, "model": item.model.slug, "layer_group": item.layer_group,
+                   **item.recipe},
         )  # fmt: skip
     return item
 
@@ -419,21 +519,51 @@ def library_change(*, actor, brand, persona, item):
         raise ValidationError(
             {"item": f"{item.name} is for model {item.model.slug}; @{persona.handle} uses {persona.model.slug}."}
         )
+    params = {"item": item.pk, "name": item.name, "layer_group": item.layer_group, **item.recipe}
+    if item.is_label:
+        return _label_change(persona=persona, item=item, params=params)
     rows = persona.model.layer_group_rows(item.layer_group)
     if set(rows) & set(persona.model.identity_rows):
         raise ValidationError(
             {"item": f"{item.name} would change the identity group {persona.model.identity_group!r}."}
         )
 
-    def apply(latent):
+    def apply(latent, class_index):
         if item.direction_id is not None:
             return latent_direction_apply(
                 latent=latent, direction=item.direction.vector_array(), strength=item.strength, rows=rows
             )
         return latent_rows_mix(latent=latent, source=item.source_array(), rows=rows)
 
-    params = {"item": item.pk, "name": item.name, "layer_group": item.layer_group, **item.recipe}
     return PersonaChange(operation=item.kind, params=params, apply=apply, rows=tuple(rows))
+
+
+def _label_change(*, persona, item, params):
+    """A look or pose on a conditional model: the persona relabelled to the class
+    with the item's attribute, every other attribute and its person kept
+    (generation.stylegan.relabel; the shift between two class centres, which
+    the model stores). It counts as changing the model's non-identity groups:
+    what looks and poses may change."""
+    model = persona.model
+    centres = class_centres(model)
+
+    def class_after(class_index):
+        if class_index is None:
+            raise ValidationError(
+                {"item": f"@{persona.handle}'s current outfit and gesture are not recorded, so {item.name} cannot be "
+                         "applied; make a new persona from a seed."}
+            )  # fmt: skip
+        target = model.class_with(class_index, item.attribute, item.value)
+        if target is None:
+            raise ValidationError({"item": f"Model {model.slug} has no class that combines {item.acts_on} with "
+                                           f"@{persona.handle}'s other attributes."})  # fmt: skip
+        return target
+
+    def apply(latent, class_index):
+        return latent_relabel(latent=latent, centres=centres, from_class=class_index, to_class=class_after(class_index))
+
+    groups = tuple(g["name"] for g in model.layer_groups if g["name"] != model.identity_group)
+    return PersonaChange(operation=item.kind, params=params, apply=apply, class_after=class_after, groups=groups)
 
 
 def persona_library_apply(*, actor, brand, persona, item, expected_version=None):
@@ -461,7 +591,7 @@ def _change_preview(*, persona, change):
     from generation.rendering import latents_thumbnails
 
     current = persona.current_version.latent_array()
-    changed = change.apply(current)
+    changed = change.apply(current, persona.current_version.class_index)
     latent_validate(changed, num_ws=persona.model.num_ws, w_dim=persona.model.w_dim, model_name=persona.model.slug)
     before, after = latents_thumbnails(model=persona.model, latents=np.stack([current, changed]))
     return before, after

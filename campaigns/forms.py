@@ -51,4 +51,4 @@ class CampaignForm(forms.Form):
         self.fields["looks"].queryset = looks
         self.fields["poses"].queryset = poses
         for field in ("looks", "poses"):
-            self.fields[field].label_from_instance = lambda item: f"{item.name} ({item.layer_group} layers)"
+            self.fields[field].label_from_instance = lambda item: f"{item.name} ({item.acts_on})"

@@ -101,7 +101,7 @@ def recipe_build(*, actor, brand, version, look, pose, changes=None):
     `changes` keeps library_change's checked changes across calls: {(persona pk, item pk): change}."""
     changes = {} if changes is None else changes
     persona = version.persona
-    latent = version.latent_array()
+    latent, class_index = version.latent_array(), version.class_index
     written = {}
     for item in (look, pose):
         if item is None:
@@ -117,7 +117,7 @@ def recipe_build(*, actor, brand, version, look, pose, changes=None):
                 f"@{persona.handle}'s latent; choose a look and a pose on different layer groups."
             )
         written.update(dict.fromkeys(change.rows, item.name))
-        latent = change.apply(latent)
+        latent, class_index = change.apply(latent, class_index), change.class_after(class_index)
     model = persona.model
     latent_validate(latent, num_ws=model.num_ws, w_dim=model.w_dim, model_name=model.slug)
     params = {
@@ -130,7 +130,7 @@ def recipe_build(*, actor, brand, version, look, pose, changes=None):
 def _item_params(item):
     if item is None:
         return None
-    return {"id": item.pk, "name": item.name, "layer_group": item.layer_group, **item.recipe}
+    return {"id": item.pk, "name": item.name, "acts_on": item.acts_on, "layer_group": item.layer_group, **item.recipe}
 
 
 def campaign_estimate(*, actor, brand, versions, looks=(), poses=(), formats, variants):

@@ -84,6 +84,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_filters",
+    # htmx served from the package (its {% htmx_script %}), request.htmx for partial answers.
+    "django_htmx",
 ]
 
 MIDDLEWARE = [
@@ -94,6 +96,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "config.middleware.MethodNotAllowedPageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: turns a locked-out sign-in into its answer.
     "axes.middleware.AxesMiddleware",
@@ -241,6 +244,12 @@ MODELS_ROOT = Path(env.str("MODELS_ROOT", default=str(VAR_DIR / "models")))
 # How many generators one process keeps loaded (each holds its weights in
 # memory, on the GPU for a GPU worker).
 MODEL_CACHE_SIZE = env.int("MODEL_CACHE_SIZE", default=2)
+# Identity measures a brand plugs in for a model, by model slug: the dotted path of a
+# class with `embed(uint8 [N, H, W, C]) -> unit vectors [N, D]` and a `calibration`
+# (generation.stylegan.identity.IdentityMeasure), e.g. a face embedding for a
+# photographic model. Other models use the embedding they ship under identity/, or the
+# pixel fallback.
+IDENTITY_MEASURES = {}
 # "auto" renders on CUDA when the worker has it, else on the CPU.
 GENERATION_DEVICE = env.str("GENERATION_DEVICE", default="auto")
 GENERATION_MAX_ATTEMPTS = env.int("GENERATION_MAX_ATTEMPTS", default=3)

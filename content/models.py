@@ -53,6 +53,11 @@ class Asset(models.Model):
         return f"Asset {self.pk} of persona {self.persona_id}"
 
     @property
+    def identity_meaning(self):
+        """The identity score in words, e.g. 'same person: 0.93, threshold 0.71'."""
+        return self.persona.model.identity_meaning(self.identity_consistency)
+
+    @property
     def released(self):
         """Approved and released: served and downloaded without the DRAFT mark."""
         return self.released_at is not None and bool(self.released_image)

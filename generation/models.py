@@ -36,6 +36,11 @@ class GeneratorModel(models.Model):
     licence_note = models.TextField(help_text="Where the weights come from and what they may be used for.")
     # Names of the classes of a conditional model, index = class label; [] when unconditional.
     class_names = models.JSONField(default=list, blank=True)
+    # What each class is made of, index = class label: [{"outfit": ..., "gesture": ...}]
+    # (from the checkpoint's training.json); [] when unknown. Looks and poses of a
+    # conditional model change one attribute of a persona's class (LOOK_ATTRIBUTE,
+    # POSE_ATTRIBUTE) and keep the rest.
+    class_attributes = models.JSONField(default=list, blank=True)
     # [{"name", "start", "end"}]: see generation.layer_groups.
     layer_groups = models.JSONField(default=list)
     identity_group = models.CharField(max_length=40)
@@ -58,6 +63,12 @@ class GeneratorModel(models.Model):
     # such a model on its first identity change (avatars.identity.identity_centres).
     identity_centres = models.BinaryField(editable=False, default=b"")
     identity_centre_distance = models.FloatField(editable=False, default=0.0)
+    # The identity measure renders are scored with (generation.stylegan.identity) and its
+    # calibration: {"name", "threshold", "same_person_median", "different_person_median",
+    # "duplicate_threshold"}; written on registration. A "learned" measure (an embedding
+    # the checkpoint ships) also drives the identity guard; {} for models registered
+    # before measures were recorded: scored with the pixel fallback.
+    identity_measure = models.JSONField(default=dict, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -106,8 +117,33 @@ class GeneratorModel(models.Model):
         return self.identity_centre_distance > 0 and bool(self.identity_centres)
 
     @property
+    def identity_learned(self):
+        """Whether the identity guard compares people with the model's identity embedding."""
+        return self.identity_measure.get("duplicate_threshold") is not None
+
+    def identity_meaning(self, similarity):
+        """'same person: 0.93, threshold 0.71' (or 'not the same person: …'); for a model
+        whose measure has no calibration recorded, 'identity 0.93'; None when unscored."""
+        threshold = self.identity_measure.get("threshold")
+        if similarity is None:
+            return None
+        if threshold is None:
+            return f"identity {similarity:.2f}"
+        verdict = "same person" if similarity >= threshold else "not the same person"
+        return f"{verdict}: {similarity:.2f}, threshold {threshold:.2f}"
+
+    @property
     def identity_rows(self):
         return layer_group_rows(self.layer_groups, self.identity_group)
+
+    def attribute_values(self, attribute):
+        """The values `attribute` takes across the model's classes, in class order."""
+        return list(dict.fromkeys(a[attribute] for a in self.class_attributes if attribute in a))
+
+    def class_with(self, class_index, attribute, value):
+        """The class that is `class_index` with `attribute` set to `value`; None if none is."""
+        wanted = {**self.class_attributes[class_index], attribute: value}
+        return self.class_attributes.index(wanted) if wanted in self.class_attributes else None
 
     def class_label_validate(self, class_index):
         """Refuse a class label this model does not have (any label for an unconditional one)."""

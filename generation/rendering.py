@@ -5,6 +5,7 @@ management commands and Django's app loading stay free of PyTorch.
 """
 
 import collections
+import dataclasses
 import functools
 import hashlib
 import io
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from django.conf import settings
+from django.utils.module_loading import import_string
 from PIL import Image
 
 from generation.stylegan import (
@@ -37,7 +39,7 @@ from generation.stylegan.directions import (
     sefa_directions,
     strength_range,
 )
-from generation.stylegan.identity import identity_consistency
+from generation.stylegan.identity import IDENTITY_DIR, identity_similarity, load_identity_measure
 
 # One cache per process: a worker keeps its generators loaded between jobs.
 model_cache = ModelCache(max_size=settings.MODEL_CACHE_SIZE)
@@ -147,14 +149,47 @@ def pixels_to_png(pixels):
     return buffer.getvalue()
 
 
+def identity_measure_get(*, model):
+    """`model`'s identity measure (generation.stylegan.identity): the embedding it
+    ships, else the pixel fallback, or the brand-pluggable one named in
+    settings.IDENTITY_MEASURES for its slug."""
+    meta = Path(model.path) / IDENTITY_DIR / "identity.json"
+    return _identity_measure(str(model.path), model.slug, model.sha256, meta.stat().st_mtime if meta.exists() else 0)
+
+
+@functools.lru_cache(maxsize=8)
+def _identity_measure(path, slug, sha256, meta_mtime):
+    dotted = settings.IDENTITY_MEASURES.get(slug)
+    if dotted:
+        return import_string(dotted)()
+    return load_identity_measure(path)
+
+
+def identity_measure_describe(*, model):
+    """What GeneratorModel.identity_measure records of `model`'s measure."""
+    measure = identity_measure_get(model=model)
+    return {"name": measure.name, **dataclasses.asdict(measure.calibration)}
+
+
 def identity_score(*, model, pixels, latent, reference_latent):
-    """Identity consistency of `pixels` (a render of `latent`) against a render of
-    `reference_latent`: 1.0 when the latents are the same."""
+    """Identity similarity of `pixels` (a render of `latent`) to a render of
+    `reference_latent` under the model's identity measure: 1.0 when the latents
+    are the same."""
     if np.array_equal(np.asarray(reference_latent), np.asarray(latent)):
         return 1.0
     device = device_get()
     G = generator_get(model=model, device=device)
-    return identity_consistency(pixels, _reference_pixels(G, model, reference_latent, device))
+    reference = _reference_pixels(G, model, reference_latent, device)
+    return round(identity_similarity(identity_measure_get(model=model), pixels, reference), 4)
+
+
+def identity_embed_latents(*, model, latents):
+    """The identity embeddings [N, D] float32 of the renders of `latents` [N, num_ws, w_dim]."""
+    device = device_get()
+    G = generator_get(model=model, device=device)
+    with torch.no_grad():
+        img = G.synthesis(torch.from_numpy(np.asarray(latents, dtype=np.float32)).to(device), noise_mode="const")
+    return identity_measure_get(model=model).embed(images_to_uint8(img))
 
 
 # A persona's reference render is the same for every asset scored against it:

@@ -2,6 +2,7 @@
 outsider (owner of another brand); a small generator model with seeded random
 weights (deterministic, renders in milliseconds), written once per session."""
 
+import json
 import os
 import shutil
 from contextlib import contextmanager
@@ -59,6 +60,21 @@ def generator_model(db, checkpoint_dir):
         directory=str(checkpoint_dir),
         licence_note="Random weights placeholder for tests",
     )
+
+
+BUNDLED_MODEL = ROOT / "generation" / "default_model"
+
+
+@pytest.fixture
+def bundled_model(db):
+    """The bundled default (conditional: outfit × gesture classes; ships an identity embedding)."""
+    from generation.management.commands.load_default_model import DEFAULT_SLUG
+
+    training = json.loads((BUNDLED_MODEL / "training.json").read_text())
+    return generator_model_register(
+        actor=None, name="Notionists 64", slug=DEFAULT_SLUG, directory=str(BUNDLED_MODEL),
+        licence_note="Ours; CC0 art", class_names=training["class_names"],
+    )  # fmt: skip
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 Operators (staff) manage models; the shell and commands act as `actor=None`.
 """
 
+import json
 import logging
 import re
 import shutil
@@ -54,7 +55,12 @@ def generator_model_register(
     default to coarse / middle / fine with "middle" as the identity group.
     """
     # Imported here: the engine pulls in PyTorch (see generation/__init__.py).
-    from generation.rendering import ModelUnavailable, checkpoint_describe, identity_calibrate
+    from generation.rendering import (
+        ModelUnavailable,
+        checkpoint_describe,
+        identity_calibrate,
+        identity_measure_describe,
+    )
 
     operator_require(actor=actor, doing="register generator models")
     if GeneratorModel.objects.filter(slug=slug).exists():
@@ -67,6 +73,7 @@ def generator_model_register(
     model.sha256, model.config, model.num_ws, model.w_dim = info.sha256, info.config, info.num_ws, info.w_dim
     model.truncation_centre = info.config["truncation_centre"]
     model.class_names = _class_names_validate(list(class_names), c_dim=model.c_dim)
+    model.class_attributes = class_attributes_read(directory=model.path, c_dim=model.c_dim)
     model.layer_groups = layer_groups or layer_groups_default(model.num_ws)
     model.identity_group = identity_group or DEFAULT_IDENTITY_GROUP
     layer_groups_validate(model.layer_groups, num_ws=model.num_ws, identity_group=model.identity_group)
@@ -75,6 +82,7 @@ def generator_model_register(
     model.identity_min_distance = IDENTITY_MIN_DISTANCE_FRACTION * calibration.typical_distance
     model.identity_centres = calibration.centres.astype("<f4").tobytes()
     model.identity_centre_distance = calibration.centre_distance
+    model.identity_measure = identity_measure_describe(model=model)
     model.full_clean()
     with transaction.atomic():
         model.save()
@@ -115,6 +123,21 @@ def generation_directions_sweep():
         pk__in=with_directions
     )
     return sum(directions_request(model_id=pk) for pk in missing.values_list("pk", flat=True))
+
+
+def class_attributes_read(*, directory, c_dim):
+    """The per-class attributes a checkpoint's training.json records (our training
+    loop writes them), or [] when it has none that fit the model's classes."""
+    try:
+        attributes = json.loads((Path(directory) / "training.json").read_text()).get("class_attributes") or []
+    except (OSError, ValueError, AttributeError):
+        return []
+    valid = (
+        len(attributes) == c_dim
+        and all(isinstance(a, dict) and a and all(isinstance(v, str) for v in a.values()) for a in attributes)
+        and len({json.dumps(a, sort_keys=True) for a in attributes}) == c_dim
+    )
+    return attributes if valid else []
 
 
 def _class_names_validate(class_names, *, c_dim):
@@ -216,6 +239,7 @@ def generator_model_configure(
     }
     model.layer_groups, model.identity_group = layer_groups, identity_group
     model.class_names = _class_names_validate(list(class_names), c_dim=model.c_dim)
+    model.class_attributes = class_attributes_read(directory=model.path, c_dim=model.c_dim)
     model.licence_note = licence_note
     model.identity_min_distance = identity_min_distance
     model.full_clean()

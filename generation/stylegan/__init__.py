@@ -47,8 +47,12 @@ This package imports no Django. Public API::
   factorization of the style-affine weights of chosen W+ rows), ``ganspace_directions``
   (PCA of sampled w), ``interfacegan_direction`` (a linear boundary fitted on labelled
   w) and ``strength_range``.
-- ``identity.identity_consistency(image, reference)``: a [0, 1] score of how much a
-  render keeps the structure of a reference render (see that module for the metric).
+- ``identity``: is this the same person? ``load_identity_measure(model_dir)`` gives the
+  identity embedding a model ships (``identity/``), else a pixel-structure fallback;
+  ``identity_similarity(measure, image, reference)`` is their cosine similarity, read
+  against ``measure.calibration`` (threshold, same- and different-person medians).
+- ``relabel``: looks and poses of a class-conditional model: ``relabel(G, ws, c_from,
+  c_to)`` moves personas to another class by the shift between the class centres.
 - ``training``: the GAN training loop, demo dataset and metrics
   (``python -m generation.stylegan.training --help``).
 - Errors: ``CheckpointError`` (a ValueError) for unusable checkpoints; ValueError for

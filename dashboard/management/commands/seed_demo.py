@@ -5,8 +5,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from avatars.models import Persona
-from avatars.services import persona_create_from_seed, persona_render_submit
+from avatars.models import LibraryItem, Persona
+from avatars.services import library_item_create, persona_create_from_seed, persona_render_submit
 from brands.models import Brand, Membership, Role
 from brands.services import brand_create, membership_add
 from generation.management.commands.load_default_model import DEFAULT_SLUG
@@ -15,6 +15,15 @@ from generation.models import GenerationJob, GeneratorModel
 DEMO_BRAND = ("Demo Brand", "demo")
 DEMO_PERSONA = {"name": "Ava Demo", "handle": "ava", "seed": 42, "truncation_psi": 0.7}
 DEMO_CLASS = "light_jacket/waveLongArm"  # the bundled model is conditional: outfit family/gesture
+# A starter library on the bundled model: looks are outfits, poses gestures.
+DEMO_LIBRARY = [
+    ("look", "Dark jacket", "dark_jacket"),
+    ("look", "Shirt and tie", "tie"),
+    ("look", "Patterned top", "patterned"),
+    ("pose", "Phone in hand", "handPhone"),
+    ("pose", "Waving", "waveLongArms"),
+    ("pose", "Pointing", "point"),
+]
 
 
 class Command(BaseCommand):
@@ -56,6 +65,9 @@ class Command(BaseCommand):
                 persona = persona_create_from_seed(
                     actor=owner, brand=brand, model=model, class_index=class_index, **DEMO_PERSONA
                 )
+            if model.class_attributes and not LibraryItem.objects.for_brand(brand).exists():
+                for kind, name, value in DEMO_LIBRARY:
+                    library_item_create(actor=owner, brand=brand, model=model, kind=kind, name=name, value=value)
             if not GenerationJob.objects.for_brand(brand).filter(persona=persona).exists():
                 persona_render_submit(actor=owner, brand=brand, persona=persona)
                 self.stdout.write(f"Queued a render of @{persona.handle}.")

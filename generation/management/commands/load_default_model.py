@@ -58,7 +58,26 @@ class Command(BaseCommand):
                 f"{model.path} holds weights with sha256 {info.sha256}, but {model.slug} is registered with "
                 f"{model.sha256}; move the directory away and run this command again."
             )
+        if identity_top_up(directory=model.path):
+            self.stdout.write(f"Added the identity embedding to {model.path}")
         self.stdout.write(f"{model.slug} already loaded (sha256 {model.sha256[:12]}…)")
+
+
+def identity_top_up(*, directory):
+    """Give a copy made before the bundled model shipped its identity embedding
+    (same weights) that embedding. True when it did."""
+    from generation.stylegan import file_sha256
+    from generation.stylegan.identity import IDENTITY_DIR
+
+    bundled, copied = BUNDLED_DIRECTORY / IDENTITY_DIR, Path(directory) / IDENTITY_DIR
+    if copied.exists() or not bundled.is_dir():
+        return False
+    if file_sha256(Path(directory) / "weights.safetensors") != file_sha256(BUNDLED_DIRECTORY / "weights.safetensors"):
+        return False
+    staging = Path(tempfile.mkdtemp(prefix=".identity-", dir=directory))
+    shutil.copytree(bundled, staging, dirs_exist_ok=True)
+    staging.rename(copied)
+    return True
 
 
 def bundled_copy(*, destination):

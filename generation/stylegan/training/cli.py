@@ -10,6 +10,9 @@
         conditioning accuracy, Fréchet distance and diversity, as JSON
     card GENERATOR_DIR --name NAME --licence TEXT
         render the sample grids and write MODEL_CARD.md (from training.json, metrics.json)
+    identity OUT_DIR [--people 4000] [--views 4] [--heldout-people 500] [--steps 600]
+        train the demo domain's identity embedding on same-person DiceBear renders and
+        write it with its held-out calibration (OUT_DIR/identity.json)
 
 Errors exit non-zero with a one-line message.
 """
@@ -76,10 +79,30 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--r1-interval", type=_positive_int, default=16)
     tr.add_argument("--style-mixing", type=float, default=0.9)
     tr.add_argument("--augment", default="", help="DiffAugment policy, e.g. color,translation,cutout")
-    tr.add_argument("--class-loss", dest="class_weight", type=float, default=0.0,
-                    help="weight of the auxiliary-classifier (AC-GAN) loss; 0 turns it off")
-    tr.add_argument("--mode-seeking", type=float, default=0.0,
-                    help="weight of the mode-seeking diversity term; 0 turns it off")
+    tr.add_argument(
+        "--class-loss",
+        dest="class_weight",
+        type=float,
+        default=0.0,
+        help="weight of the auxiliary-classifier (AC-GAN) loss; 0 turns it off",
+    )
+    tr.add_argument(
+        "--mode-seeking", type=float, default=0.0, help="weight of the mode-seeking diversity term; 0 turns it off"
+    )
+    tr.add_argument("--identity", help="a frozen identity embedding folder for the identity terms")
+    tr.add_argument(
+        "--identity-weight",
+        type=float,
+        default=0.0,
+        help="weight of the identity-consistency term (a relabelled latent keeps its person); 0: off",
+    )
+    tr.add_argument(
+        "--identity-diversity",
+        type=float,
+        default=0.0,
+        help="weight of the term that keeps different latents different people; 0: off",
+    )
+    tr.add_argument("--identity-batch", type=_positive_int, default=8, help="latents per step the identity terms use")
     tr.add_argument("--ema-kimg", type=_positive_float)
     tr.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
     tr.add_argument("--device", default="auto")
@@ -92,9 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument(
         "--init-from", help="fine-tune this generator directory (its architecture and weights) with a new discriminator"
     )
-    tr.add_argument("--d-warmup-kimg", type=float,
-                    help="hold the generator still while the new discriminator learns "
-                    "(default 5 with --init-from, else 0)")
+    tr.add_argument(
+        "--d-warmup-kimg",
+        type=float,
+        help="hold the generator still while the new discriminator learns (default 5 with --init-from, else 0)",
+    )
 
     me = sub.add_parser("metrics", help="measure a trained generator")
     me.add_argument("generator", help="a generator directory (config.json + weights.safetensors)")
@@ -107,6 +132,15 @@ def build_parser() -> argparse.ArgumentParser:
     me.add_argument("--threads", type=_positive_int)
     me.add_argument("--device", default="cpu")
     me.add_argument("--out", help="write the metrics JSON here too")
+
+    ident = sub.add_parser("identity", help="train the demo domain's identity embedding")
+    ident.add_argument("out_dir", help="e.g. a generator directory's identity/ folder")
+    ident.add_argument("--people", type=_positive_int, default=4000)
+    ident.add_argument("--views", type=_positive_int, default=4)
+    ident.add_argument("--heldout-people", type=_positive_int, default=500)
+    ident.add_argument("--steps", type=_positive_int, default=600)
+    ident.add_argument("--seed", type=int, default=0)
+    ident.add_argument("--threads", type=_positive_int)
 
     card = sub.add_parser("card", help="render the sample grids and write MODEL_CARD.md")
     card.add_argument("generator", help="an exported generator directory (with training.json)")
@@ -157,6 +191,10 @@ def train_options(args: argparse.Namespace):
         augment=args.augment,
         class_weight=args.class_weight,
         mode_seeking=args.mode_seeking,
+        identity=args.identity,
+        identity_weight=args.identity_weight,
+        identity_diversity=args.identity_diversity,
+        identity_batch=args.identity_batch,
         ema_kimg=args.ema_kimg,
         precision=args.precision,
         device=args.device,
@@ -204,6 +242,20 @@ def run_metrics(args: argparse.Namespace) -> None:
     print(text)
 
 
+def run_identity(args: argparse.Namespace) -> None:
+    from .identity_embedding import check_views, identity_measure_train
+
+    check_views(args.views)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    measure, report = identity_measure_train(
+        people=args.people, views=args.views, heldout_people=args.heldout_people, steps=args.steps, seed=args.seed,
+        log=lambda line: print(line, file=sys.stderr, flush=True),
+    )  # fmt: skip
+    measure.save(args.out_dir)
+    print(json.dumps(report.summary(), indent=1))
+
+
 def run_card(args: argparse.Namespace) -> None:
     from .model_card import write_model_card
 
@@ -213,7 +265,13 @@ def run_card(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        {"dataset": run_dataset, "train": run_train, "metrics": run_metrics, "card": run_card}[args.command](args)
+        {
+            "dataset": run_dataset,
+            "train": run_train,
+            "metrics": run_metrics,
+            "card": run_card,
+            "identity": run_identity,
+        }[args.command](args)
     except (ValueError, RuntimeError, OSError) as error:
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         print(f"error: {message}", file=sys.stderr)

@@ -10,7 +10,8 @@ training configuration), written from the papers.
   G_ema <- lerp(G, G_ema, beta) with beta = 0.5 ** (batch / ema_nimg), ema_nimg ramped up
   as ``ema_rampup`` × images seen (a fine-tuned parent's included) so early snapshots are
   not stuck at a random initialisation.
-- Mixed precision: bfloat16 autocast on CPUs with AVX-512 (fp32 on others); on CUDA the
+- Mixed precision: bfloat16 autocast on CPUs with native bf16 instructions (AVX-512 BF16
+  or AMX; fp32 on others, AVX-512 ones included, which emulate bf16); on CUDA the
   engine's own float16 blocks for the highest resolutions (with activation clamping), as
   StyleGAN2-ADA does, or bf16.
   On CPU the generator runs on the engine's readable reference ops, which autograd
@@ -57,6 +58,7 @@ from .. import ops
 from ..checkpoint import TRAINING_FILE, WEIGHTS_FILE, file_sha256, load_generator, save_generator
 from ..config import GeneratorConfig
 from ..generator import Generator
+from ..identity import load_learned_identity
 from ..latents import images_to_uint8, seed_to_z
 from .augment import parse_policy
 from .dataset import ImageDataset, load_dataset
@@ -103,6 +105,10 @@ class TrainOptions:
     augment: str = ""
     class_weight: float = 0.0  # AC-GAN auxiliary classification; labelled data only
     mode_seeking: float = 0.0
+    identity: str | None = None  # an identity embedding folder (identity.json + weights)
+    identity_weight: float = 0.0
+    identity_diversity: float = 0.0
+    identity_batch: int = 8
     ema_kimg: float | None = None  # default: batch × 10 / 32
     ema_rampup: float | None = 0.05
     precision: str = "auto"  # auto | fp32 | bf16 | fp16
@@ -132,6 +138,10 @@ class TrainOptions:
             raise ValueError("class-loss and mode-seeking weights must not be negative")
         if self.class_weight > 0 and not self.conditional:
             raise ValueError("class-loss needs class labels; it cannot be used with --unconditional")
+        if self.identity_weight < 0 or self.identity_diversity < 0:
+            raise ValueError("identity weights must not be negative")
+        if (self.identity_weight > 0 or self.identity_diversity > 0) and not (self.identity and self.conditional):
+            raise ValueError("the identity term needs --identity (an embedding folder) and class labels")
         if self.d_warmup_kimg is not None and self.d_warmup_kimg < 0:
             raise ValueError("d-warmup-kimg must not be negative")
         if self.steps is None and self.kimg <= 0:
@@ -148,10 +158,11 @@ def _device(name: str) -> torch.device:
     return device
 
 
-def cpu_precision(capability: str) -> str:
-    """bf16 where the CPU has AVX-512 (oneDNN's bf16 kernels), else fp32: on an AVX2-only
-    CPU bf16 is emulated, and training measured 25× slower than in fp32 (0.3 vs 7.7 img/s)."""
-    return "bf16" if capability.startswith("AVX512") else "fp32"
+def cpu_precision(*, avx512_bf16: bool, amx: bool) -> str:
+    """bf16 only where the CPU computes it natively (AVX-512 BF16 or AMX tiles), else fp32:
+    elsewhere oneDNN emulates bf16 — training measured 25× slower than fp32 on an AVX2 CPU
+    (0.3 vs 7.7 img/s), and inference 3.8× slower on an AVX-512 Xeon without AVX-512 BF16."""
+    return "bf16" if avx512_bf16 or amx else "fp32"
 
 
 def _precision(options: TrainOptions, device: torch.device) -> str:
@@ -160,7 +171,7 @@ def _precision(options: TrainOptions, device: torch.device) -> str:
             raise ValueError("fp16 training needs CUDA; use bf16 or fp32 on CPU")
         return options.precision
     if device.type == "cpu":
-        return cpu_precision(torch.backends.cpu.get_cpu_capability())
+        return cpu_precision(avx512_bf16=torch.cpu._is_avx512_bf16_supported(), amx=torch.cpu._is_amx_tile_supported())
     return "fp16" if torch.cuda.get_device_capability(device)[0] >= 7 else "fp32"
 
 
@@ -200,8 +211,15 @@ def build_configs(
         num_fp16_res=fp16_res,
         conv_clamp=clamp,
         truncation_centre="class",  # models trained here truncate towards their class's centre
-        **(dict(mapping_lr_multiplier=parent.mapping_lr_multiplier, embed_features=parent.embed_features,
-                resample_filter=parent.resample_filter) if parent is not None else {}),
+        **(
+            dict(
+                mapping_lr_multiplier=parent.mapping_lr_multiplier,
+                embed_features=parent.embed_features,
+                resample_filter=parent.resample_filter,
+            )
+            if parent is not None
+            else {}
+        ),
     )
     d = DiscriminatorConfig(
         c_dim=c_dim,
@@ -419,12 +437,23 @@ def train(options: TrainOptions, log: Callable[[str], None] | None = None) -> di
         augment=parse_policy(options.augment),
         class_weight=options.class_weight,
         mode_seeking_weight=options.mode_seeking,
+        identity_weight=options.identity_weight,
+        identity_diversity_weight=options.identity_diversity,
+        identity_batch=options.identity_batch,
     )
+    identity = None
+    if options.identity:
+        measure = load_learned_identity(options.identity)
+        identity = measure.network.to(device).requires_grad_(False)
+        # Different latents are pushed apart only where they look more alike than
+        # all but 5% of real different people do.
+        heldout = measure.info.get("heldout", {}).get("different_person", {})
+        loss_config.identity_margin = heldout.get("p95", measure.calibration.different_person_median)
     if precision == "bf16":
         autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16)  # noqa: E731
     else:
         autocast = contextlib.nullcontext
-    loss = GanLoss(G, D, loss_config, autocast=autocast)
+    loss = GanLoss(G, D, loss_config, autocast=autocast, identity=identity)
 
     betas = (0.0, 0.99)
     c_lazy = options.r1_interval / (options.r1_interval + 1)
@@ -558,8 +587,7 @@ def train(options: TrainOptions, log: Callable[[str], None] | None = None) -> di
             eta = (total_nimg - counters.cur_nimg) / session_rate if session_rate > 0 else float("inf")
             log(
                 f"kimg {counters.cur_nimg / 1000:8.2f}/{total_nimg / 1000:g}  step {counters.step:6d}  "
-                f"{rate:6.1f} img/s  ETA {_format_eta(eta)}  "
-                + "  ".join(f"{k} {v:.3f}" for k, v in stats.items())
+                f"{rate:6.1f} img/s  ETA {_format_eta(eta)}  " + "  ".join(f"{k} {v:.3f}" for k, v in stats.items())
             )
             tick_time, tick_nimg = now, counters.cur_nimg
         snapshot_index = counters.cur_nimg // max(int(options.snapshot_kimg * 1000), 1)

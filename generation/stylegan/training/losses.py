@@ -24,6 +24,18 @@
   the differences between classes, so it cannot catch one face drawn for every seed of a
   class; this term can.
 
+- Identity consistency (ours), optional, with a frozen identity embedding E
+  (generation.stylegan.identity): a look or a pose relabels a persona by moving its W+
+  from its class's centre to the new class's (generation.stylegan.relabel), and the
+  generator is trained so that this keeps the person: for a batch of latents w (class
+  c1, truncated towards its centre by a random ψ in [0.5, 1]) and random other labels
+  c2, it minimises 1 - cos(E(G(w)), E(G(relabel(w, c1 -> c2)))); the relabelled image
+  also faces the discriminator under c2 (adversarial and, when classifying, the class
+  head), so the new label is drawn and looks real. A diversity part penalises
+  different latents whose embeddings are closer than ``identity_margin`` (the real
+  different-person median): different seeds must be different people, not one face
+  with other hair. Each pair shares one draw of the noise inputs.
+
 ``GanLoss`` also keeps the generator's ``w_avg`` (the unconditional truncation centre) as
 a running mean of w, as the mapping network's training is expected to.
 """
@@ -37,6 +49,7 @@ import torch
 import torch.nn.functional as F
 
 from ..generator import Generator
+from ..relabel import relabel
 from .augment import diff_augment
 from .discriminator import Discriminator
 
@@ -52,14 +65,23 @@ class LossConfig:
     class_weight: float = 0.0  # auxiliary classification (needs D with aux_classifier)
     mode_seeking_weight: float = 0.0
     mode_seeking_eps: float = 1e-5
+    identity_weight: float = 0.0  # needs ``identity`` (a frozen IdentityNetwork) and labels
+    identity_diversity_weight: float = 0.0
+    identity_margin: float = 0.0
+    identity_batch: int = 8
 
 
 class GanLoss:
-    def __init__(self, G: Generator, D: Discriminator, config: LossConfig, autocast=None) -> None:
+    def __init__(
+        self, G: Generator, D: Discriminator, config: LossConfig, autocast=None, identity: torch.nn.Module | None = None
+    ) -> None:
         self.G = G
         self.D = D
         self.config = config
         self._autocast = autocast or contextlib.nullcontext
+        self.identity = identity
+        if config.identity_weight > 0 and identity is None:
+            raise ValueError("the identity term needs an identity embedding")
 
     def run_G(
         self, z: torch.Tensor, c: torch.Tensor | None, update_w_avg: bool = True, noise_mode: str = "random"
@@ -122,6 +144,40 @@ class GanLoss:
             ratio = (image_distance / latent_distance).mean()
             loss = loss + self.config.mode_seeking_weight / (ratio + self.config.mode_seeking_eps)
             stats["G_seek"] = ratio.item()
+        if self.config.identity_weight > 0 and c is not None:
+            identity_loss, identity_stats = self.identity_loss(z[: self.config.identity_batch], c)
+            loss = loss + identity_loss
+            stats.update(identity_stats)
+        return loss, stats
+
+    def identity_loss(self, z: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """The identity term for latents z [K, z_dim] (see the module docstring)."""
+        k, c_dim = z.shape[0], c.shape[1]
+        device = z.device
+        c1 = F.one_hot(torch.randint(c_dim, (k,), device=device), c_dim).to(c.dtype)
+        c2 = F.one_hot(torch.randint(c_dim, (k,), device=device), c_dim).to(c.dtype)
+        psi = 0.5 + 0.5 * torch.rand(k, 1, 1, device=device)
+        with self._autocast():
+            mapped = self.G.mapping(z, c1)
+            centre_from = self.G.mapping.class_centres(c1).unsqueeze(1)
+            ws = centre_from + psi * (mapped - centre_from)
+            relabelled = relabel(self.G, ws, c1, c2)
+            img = self.G.synthesis(torch.cat([ws, relabelled]), noise_mode="shared").float()
+        embeddings = self.identity(img)
+        before, after = embeddings[:k], embeddings[k:]
+        keep = 1 - (before * after).sum(dim=1).mean()
+        logits, class_logits = self.run_D(img[k:], c2)
+        realism = F.softplus(-logits).mean()
+        loss = self.config.identity_weight * (keep + realism)
+        stats = {"G_id_keep": 1 - keep.item()}
+        if class_logits is not None:
+            relabel_class = self._class_loss(class_logits, c2)
+            loss = loss + self.config.identity_weight * self.config.class_weight * relabel_class
+            stats["G_id_class"] = relabel_class.item()
+        if self.config.identity_diversity_weight > 0:
+            others = (before * before.roll(1, dims=0)).sum(dim=1)
+            loss = loss + self.config.identity_diversity_weight * F.relu(others - self.config.identity_margin).mean()
+            stats["G_id_other"] = others.mean().item()
         return loss, stats
 
     def discriminator_loss(
