@@ -15,6 +15,33 @@ urlpatterns = [
         name="persona-rollback",
     ),
     path("brands/<slug:brand_slug>/personas/<int:persona_id>/render", views.persona_render, name="persona-render"),
+    # The persona page's live parts and pictures (htmx swaps the partials in; the pictures are plain images).
+    path("brands/<slug:brand_slug>/personas/<int:persona_id>/live", views.persona_live, name="persona-live"),
+    path(
+        "brands/<slug:brand_slug>/personas/<int:persona_id>/versions/<int:version_id>/picture.png",
+        views.persona_version_picture,
+        name="persona-version-picture",
+    ),
+    path(
+        "brands/<slug:brand_slug>/personas/<int:persona_id>/items/<int:item_id>/picture.png",
+        views.persona_item_picture,
+        name="persona-item-picture",
+    ),
+    path(
+        "brands/<slug:brand_slug>/personas/<int:persona_id>/directions/<int:direction_id>/strip.png",
+        views.persona_direction_strip,
+        name="persona-direction-strip",
+    ),
+    path(
+        "brands/<slug:brand_slug>/personas/<int:persona_id>/direction-panel",
+        views.persona_direction_panel,
+        name="persona-direction-panel",
+    ),
+    path(
+        "brands/<slug:brand_slug>/models/<int:model_id>/classes/<str:class_index>.png",
+        views.class_picture,
+        name="class-picture",
+    ),
     path("brands/<slug:brand_slug>/library/", views.library, name="library"),
     path("brands/<slug:brand_slug>/library/items", views.library_item_create_view, name="library-item-create"),
     path(

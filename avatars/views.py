@@ -3,17 +3,20 @@ import base64
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpResponseBadRequest
+from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from brands.models import CREATE_ROLES, Role
 from brands.selectors import brand_access_get, layer_group_permissions_for_brand
+from brands.tenancy import TenantScopeError
 from brands.services import layer_group_permission_set
 from common.forms import service_errors_add
 from content.selectors import assets_for_persona
+from generation.models import GeneratorModel
 from generation.selectors import directions_for_brand, generation_jobs_for_persona
 
+from . import pictures
 from .forms import (
     CandidateGridForm,
     LayerGroupPermissionForm,
@@ -70,7 +73,71 @@ def persona_create(request, brand_slug):
         else:
             messages.success(request, f"Created {persona.name}.")
             return redirect("persona-detail", brand_slug=access.brand.slug, persona_id=persona.pk)
-    return render(request, "avatars/persona_create.html", {"brand": access.brand, "form": form})
+    context = {"brand": access.brand, "form": form, **_class_chooser(form)}
+    return render(request, "avatars/persona_create.html", context)
+
+
+def _class_chooser(form):
+    """What the new-persona page's class pictures need: the model the form has
+    chosen (the first one when none or a bad one is), the seed and ψ each tile
+    draws, the class chosen (for a conditional model always a real class: the
+    form's own, else the first) and the table of classes."""
+    models = list(GeneratorModel.objects.order_by("name"))
+    chosen = str(form["model"].value() or "")
+    model = next((m for m in models if str(m.pk) == chosen), models[0] if models else None)
+    seed, psi = form["seed"].value(), form["truncation_psi"].value()
+    try:
+        seed, psi = int(seed), float(psi)
+    except (TypeError, ValueError):
+        seed, psi = 42, 0.7
+    class_index = None
+    if model is not None and model.c_dim:
+        try:
+            class_index = int(form["class_index"].value())
+        except (TypeError, ValueError):
+            class_index = 0
+        if not 0 <= class_index < model.c_dim:
+            class_index = 0
+    return {
+        "models": models,
+        "chosen_model": model,
+        "tile_seed": seed,
+        "tile_psi": psi,
+        "chosen_class": class_index,
+        "chosen_class_label": pictures.class_label(model.class_names[class_index]) if class_index is not None else "",
+        "class_rows": pictures.class_table(model) if model is not None and model.c_dim else [],
+    }
+
+
+@login_required
+@require_GET
+def class_picture(request, brand_slug, model_id, class_index):
+    """PNG of ?seed= at ?truncation_psi= drawn in one class of a model (class
+    "none" for an unconditional model): a tile of the new-persona page."""
+    access = brand_access_get(user=request.user, brand_slug=brand_slug, roles=CREATE_ROLES)
+    model = GeneratorModel.objects.filter(pk=model_id).first()
+    if model is None or not (class_index == "none" or _digits(class_index)):
+        raise Http404("No such model or class")
+    try:
+        seed = int(request.GET.get("seed", 42))
+        psi = float(request.GET.get("truncation_psi", 0.7))
+    except ValueError:
+        return HttpResponseBadRequest("seed and truncation_psi must be numbers.", content_type="text/plain")
+    try:
+        png = pictures.class_picture(
+            actor=request.user, brand=access.brand, model=model, seed=seed, truncation_psi=psi,
+            class_index=None if class_index == "none" else int(class_index),
+        )  # fmt: skip
+    except ValidationError as exc:
+        return HttpResponseBadRequest(" ".join(exc.messages), content_type="text/plain; charset=utf-8")
+    return _png(png)
+
+
+def _png(png):
+    response = HttpResponse(png, content_type="image/png")
+    # What a picture's URL names never changes: the browser may keep it.
+    response["Cache-Control"] = f"private, max-age={pictures.PICTURE_SECONDS}"
+    return response
 
 
 @login_required
@@ -115,10 +182,15 @@ def persona_breed_view(request, brand_slug):
 
 
 def _persona_page(request, access, persona, *, edit_form=None, apply_form=None, preview=None, status=200):
-    jobs = generation_jobs_for_persona(brand=access.brand, persona=persona)
     can_change = access.role in CREATE_ROLES
+    directions = directions_for_brand(brand=access.brand, model=persona.model)
+    items = library_items_for_brand(brand=access.brand, model=persona.model)
     # Changes carry the version they were made against (see VersionConflict).
     current = {"expected_version": persona.current_version_id}
+    if edit_form is None and can_change and directions:
+        edit_form = PersonaEditForm(initial=current, directions=directions)
+    if apply_form is None and can_change and items:
+        apply_form = LibraryApplyForm(initial=current, items=items)
     return render(
         request,
         "avatars/persona_detail.html",
@@ -126,33 +198,61 @@ def _persona_page(request, access, persona, *, edit_form=None, apply_form=None, 
             "brand": access.brand,
             "role": access.role,
             "persona": persona,
+            "class_label": _current_class_label(persona),
             "versions": persona_versions(brand=access.brand, persona=persona),
-            "assets": assets_for_persona(brand=access.brand, persona=persona),
             # (form name, before, after): a change shown before it is made.
             "preview": preview,
-            "jobs": jobs,
             "can_render": can_change,
-            "edit_form": edit_form
-            or (
-                PersonaEditForm(
-                    initial=current, directions=directions_for_brand(brand=access.brand, model=persona.model)
-                )
-                if can_change
-                else None
-            ),
-            "apply_form": apply_form
-            or (
-                LibraryApplyForm(
-                    initial=current, items=library_items_for_brand(brand=access.brand, model=persona.model)
-                )
-                if can_change
-                else None
-            ),
-            # Refresh while a render is pending so its image appears by itself.
-            "refresh": any(not job.is_finished for job in jobs),
+            "edit_form": edit_form,
+            "directions": directions,
+            "direction": _direction_shown(edit_form, directions),
+            "strength": _chosen(edit_form, "strength"),
+            "apply_form": apply_form,
+            "items": items if can_change else [],
+            "chosen_item": _chosen(apply_form, "item"),
+            **_live_context(access, persona),
         },
         status=status,
     )
+
+
+def _current_class_label(persona):
+    try:
+        class_index = persona.current_version.class_index
+    except TenantScopeError:  # PersonaVersion.class_index after a rollback reads versions unscoped
+        return ""
+    if class_index is None or not 0 <= class_index < len(persona.model.class_names):
+        return ""
+    return pictures.class_label(persona.model.class_names[class_index])
+
+
+def _chosen(form, field):
+    """The value (a string) the form has for `field`: what the user chose, else its initial."""
+    if form is None:
+        return ""
+    value = form[field].value()
+    return "" if value is None else str(value)
+
+
+def _direction_shown(edit_form, directions):
+    """The direction whose slider and strip the edit form shows: the chosen one, else the first."""
+    if edit_form is None:
+        return None
+    chosen = _chosen(edit_form, "direction")
+    return next((d for d in directions if str(d.pk) == chosen), None) or directions.first()
+
+
+def _live_context(access, persona):
+    """The part of the persona page that changes by itself: its images and render jobs."""
+    jobs = generation_jobs_for_persona(brand=access.brand, persona=persona)
+    return {
+        "brand": access.brand,
+        "persona": persona,
+        "assets": assets_for_persona(brand=access.brand, persona=persona),
+        "jobs": jobs,
+        # Asked for again while a render is pending, so its image appears by itself.
+        "refresh": any(not job.is_finished for job in jobs),
+    }
 
 
 @login_required
@@ -160,6 +260,81 @@ def persona_detail(request, brand_slug, persona_id):
     access = brand_access_get(user=request.user, brand_slug=brand_slug)
     persona = persona_get(brand=access.brand, persona_id=persona_id)
     return _persona_page(request, access, persona)
+
+
+@login_required
+@require_GET
+def persona_live(request, brand_slug, persona_id):
+    """The persona page's images and render jobs alone: what its htmx polling swaps in."""
+    access = brand_access_get(user=request.user, brand_slug=brand_slug)
+    persona = persona_get(brand=access.brand, persona_id=persona_id)
+    return render(request, "avatars/_persona_live.html", _live_context(access, persona))
+
+
+@login_required
+@require_GET
+def persona_version_picture(request, brand_slug, persona_id, version_id):
+    access = brand_access_get(user=request.user, brand_slug=brand_slug)
+    persona = persona_get(brand=access.brand, persona_id=persona_id)
+    version = persona_version_get(brand=access.brand, persona=persona, version_id=version_id)
+    return _png(pictures.version_picture(version=version))
+
+
+@login_required
+@require_GET
+def persona_item_picture(request, brand_slug, persona_id, item_id):
+    """PNG of the persona's current face with a look or pose of the library tried on;
+    a change the services refuse answers 409 with the reason in words."""
+    access, persona = _persona_to_change(request, brand_slug, persona_id)
+    item = library_items_for_brand(brand=access.brand, model=persona.model).filter(pk=item_id).first()
+    if item is None:
+        raise Http404("No such look or pose")
+    try:
+        png = pictures.library_item_picture(actor=request.user, brand=access.brand, persona=persona, item=item)
+    except ValidationError as exc:
+        return HttpResponse(" ".join(exc.messages), status=409, content_type="text/plain; charset=utf-8")
+    response = _png(png)
+    response["Cache-Control"] = "private, no-cache"  # the current face changes with each version
+    return response
+
+
+@login_required
+@require_GET
+def persona_direction_strip(request, brand_slug, persona_id, direction_id):
+    """PNG of the persona's current face along a direction at a few strengths, left to right."""
+    access, persona = _persona_to_change(request, brand_slug, persona_id)
+    direction = directions_for_brand(brand=access.brand, model=persona.model).filter(pk=direction_id).first()
+    if direction is None:
+        raise Http404("No such direction")
+    try:
+        _strengths, png = pictures.direction_strip(
+            actor=request.user, brand=access.brand, persona=persona, direction=direction
+        )
+    except ValidationError as exc:
+        return HttpResponse(" ".join(exc.messages), status=409, content_type="text/plain; charset=utf-8")
+    response = _png(png)
+    response["Cache-Control"] = "private, no-cache"
+    return response
+
+
+@login_required
+@require_GET
+def persona_direction_panel(request, brand_slug, persona_id):
+    """The edit form's slider and picture strip for ?direction= (htmx swaps it in
+    when another direction is chosen)."""
+    access, persona = _persona_to_change(request, brand_slug, persona_id)
+    directions = directions_for_brand(brand=access.brand, model=persona.model)
+    chosen = request.GET.get("direction", "")
+    direction = directions.filter(pk=chosen).first() if _digits(chosen) else None
+    if direction is None:
+        raise Http404("No such direction")
+    return render(
+        request, "avatars/_direction_panel.html", {"brand": access.brand, "persona": persona, "direction": direction}
+    )
+
+
+def _digits(value):
+    return bool(value) and value.isascii() and value.isdigit() and len(value) < 19
 
 
 def _persona_change_post(request, brand_slug, persona_id, *, form_class, choices, change, preview, page_form, done):
@@ -180,6 +355,8 @@ def _persona_change_post(request, brand_slug, persona_id, *, form_class, choices
             service_errors_add(form, exc)
         else:
             shown = (page_form, base64.b64encode(before).decode(), base64.b64encode(after).decode())
+            if request.htmx:
+                return render(request, "avatars/_preview.html", {"persona": persona, "preview": shown})
             return _persona_page(request, access, persona, **{page_form: form}, preview=shown)
     elif form.is_valid():
         data = dict(form.cleaned_data)
@@ -200,6 +377,9 @@ def _persona_change_post(request, brand_slug, persona_id, *, form_class, choices
         else:
             messages.success(request, done(form.cleaned_data, version))
             return redirect("persona-detail", brand_slug=access.brand.slug, persona_id=persona.pk)
+    if request.htmx and "preview" in request.POST:
+        # The live preview's answer: the form's errors, in words, where the preview would be.
+        return render(request, "avatars/_preview.html", {"persona": persona, "form": form}, status=status)
     return _persona_page(request, access, persona, **{page_form: form}, status=status)
 
 
@@ -260,6 +440,9 @@ def persona_rollback_view(request, brand_slug, persona_id, version_id):
 def persona_render(request, brand_slug, persona_id):
     access, persona = _persona_to_change(request, brand_slug, persona_id)
     job = persona_render_submit(actor=request.user, brand=access.brand, persona=persona)
+    if request.htmx:
+        # The button's htmx answer: the images and jobs, the new one queued, polling until it is done.
+        return render(request, "avatars/_persona_live.html", _live_context(access, persona))
     messages.success(request, f"Render queued (job {job.pk}).")
     return redirect("persona-detail", brand_slug=access.brand.slug, persona_id=persona.pk)
 

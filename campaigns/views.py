@@ -113,7 +113,8 @@ def campaign_create(request, brand_slug):
 @login_required
 def campaign_detail(request, brand_slug, campaign_id):
     """The board: every item with its state, thumbnail and identity score. With
-    ?fragment=1, only the part that changes, for the page's polling."""
+    ?fragment=1 (or from htmx), only the part that changes, for the page's polling:
+    status 286 once the campaign is finished, which stops htmx polling."""
     access = brand_access_get(user=request.user, brand_slug=brand_slug)
     campaign = campaign_get(brand=access.brand, campaign_id=campaign_id)
     progress = campaign_progress(brand=access.brand, campaign=campaign)
@@ -130,8 +131,9 @@ def campaign_detail(request, brand_slug, campaign_id):
         "can_create": access.role in CREATE_ROLES,
         "threshold": access.brand.identity_threshold,
     }
-    if request.GET.get("fragment"):
-        return render(request, "campaigns/_board.html", context)
+    if request.GET.get("fragment") or request.htmx:
+        # 286 tells htmx's polling (campaign_detail.html) to stop: nothing changes any more.
+        return render(request, "campaigns/_board.html", context, status=286 if progress.finished else 200)
     # Finished images not yet sent to review (approvals' `review` relation, read only).
     context["unsubmitted"] = list(
         assets_for_brand(brand=access.brand, campaign_id=campaign.pk)

@@ -23,7 +23,7 @@ def test_it_shows_a_member_the_rendered_persona(live_server, browser_page, brand
     page.goto(live_server.url + reverse("brand-dashboard", args=[brand.slug]))
     page.click(f"text={rendered_persona.name}")
     page.wait_for_load_state()
-    image = page.locator("img").first
+    image = page.locator(".gallery img").first
     image.wait_for()
     natural_width = image.evaluate("img => img.complete ? img.naturalWidth : 0")
     # The persona's latest render, as its draft-marked 256 px thumbnail.

@@ -56,7 +56,9 @@ def test_the_first_submit_of_the_create_form_with_its_defaults_creates_the_perso
     url = reverse("persona-create", args=[brand.slug])
     page = client.get(url).content.decode()
     first_class = conditional_model.class_names[0]
-    assert f'<option value="0" selected>0: {first_class}</option>' in page
+    # The class is chosen with pictures, a real one preselected.
+    assert '<input type="radio" name="class_index" value="0" checked>' in page
+    assert page.count('name="class_index"') == conditional_model.c_dim
     assert "none (unconditional models)" not in page
     # What a browser sends when only the name and handle are filled in.
     form = PersonaFromSeedForm()
@@ -144,10 +146,14 @@ def test_model_dropdowns_show_the_short_line_and_the_persona_page_the_whole_note
 ):
     login(client, member)
     create = client.get(reverse("persona-create", args=[brand.slug])).content.decode()
-    assert conditional_model.choice_label in create and "usable commercially" not in create
+    options = create[create.index('<select name="model"') : create.index("</select>", create.index('<select name="model"'))]
+    assert conditional_model.choice_label in options and "usable commercially" not in options
+    # The whole note is one click away: inside a closed <details>.
+    licence = create[create.index('<details class="licence">') : create.index("</details>")]
+    assert "(art by Zoish, CC0 1.0); usable commercially." in licence
     persona = persona_create_from_seed(
         actor=member, brand=brand, model=conditional_model, seed=1, name="Nia", handle="nia", class_index=3
     )
     detail = client.get(reverse("persona-detail", args=[brand.slug, persona.pk])).content.decode()
-    assert '<details class="licence"><summary>Licence</summary>' in detail
+    assert f'<details class="licence"><summary>Model {conditional_model.name}: Ours: trained by' in detail
     assert "(art by Zoish, CC0 1.0); usable commercially." in detail

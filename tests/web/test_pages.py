@@ -65,6 +65,13 @@ def brand_pages(settings, owner, brand, persona, asset, campaign):
         "persona-create": ("get", [brand.slug]),
         "persona-detail": ("get", [brand.slug, persona.pk]),
         "persona-render": ("post", [brand.slug, persona.pk]),
+        "persona-live": ("get", [brand.slug, persona.pk]),
+        "persona-version-picture": ("get", [brand.slug, persona.pk, persona.current_version.pk]),
+        # Any id: the brand and the persona are checked first.
+        "persona-item-picture": ("get", [brand.slug, persona.pk, 1]),
+        "persona-direction-strip": ("get", [brand.slug, persona.pk, 1]),
+        "persona-direction-panel": ("get", [brand.slug, persona.pk]),
+        "class-picture": ("get", [brand.slug, persona.model_id, 0]),
         "persona-candidates": ("get", [brand.slug]),
         "persona-breed": ("get", [brand.slug]),
         "persona-edit": ("post", [brand.slug, persona.pk]),
