@@ -9,8 +9,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from brands.models import CREATE_ROLES, Role
 from brands.selectors import brand_access_get, layer_group_permissions_for_brand
-from brands.tenancy import TenantScopeError
 from brands.services import layer_group_permission_set
+from brands.tenancy import TenantScopeError
 from common.forms import service_errors_add
 from content.selectors import assets_for_persona
 from generation.models import GeneratorModel
@@ -328,9 +328,9 @@ def persona_direction_panel(request, brand_slug, persona_id):
     direction = directions.filter(pk=chosen).first() if _digits(chosen) else None
     if direction is None:
         raise Http404("No such direction")
-    return render(
-        request, "avatars/_direction_panel.html", {"brand": access.brand, "persona": persona, "direction": direction}
-    )
+    # The preview of the direction chosen before goes with it (an out-of-band swap).
+    context = {"brand": access.brand, "persona": persona, "direction": direction, "clear_preview": bool(request.htmx)}
+    return render(request, "avatars/_direction_panel.html", context)
 
 
 def _digits(value):

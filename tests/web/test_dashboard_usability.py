@@ -146,7 +146,9 @@ def test_model_dropdowns_show_the_short_line_and_the_persona_page_the_whole_note
 ):
     login(client, member)
     create = client.get(reverse("persona-create", args=[brand.slug])).content.decode()
-    options = create[create.index('<select name="model"') : create.index("</select>", create.index('<select name="model"'))]
+    options = create[
+        create.index('<select name="model"') : create.index("</select>", create.index('<select name="model"'))
+    ]
     assert conditional_model.choice_label in options and "usable commercially" not in options
     # The whole note is one click away: inside a closed <details>.
     licence = create[create.index('<details class="licence">') : create.index("</details>")]
