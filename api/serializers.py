@@ -30,7 +30,10 @@ class BrandSerializer(serializers.ModelSerializer):
 class GeneratorModelSerializer(serializers.ModelSerializer):
     class Meta:
         model = GeneratorModel
-        fields = ["slug", "name", "sha256", "licence_note", "class_names", "layer_groups", "num_ws", "w_dim"]
+        fields = [
+            "slug", "name", "sha256", "licence_note", "class_names", "class_attributes", "layer_groups", "num_ws",
+            "w_dim", "identity_measure",
+        ]  # fmt: skip
 
 
 class DirectionSerializer(serializers.ModelSerializer):
@@ -277,7 +280,12 @@ class AssetSerializer(serializers.Serializer):
     width = serializers.IntegerField()
     height = serializers.IntegerField()
     sha256 = serializers.CharField()
-    identity_consistency = serializers.FloatField(allow_null=True)
+    identity_consistency = serializers.FloatField(
+        allow_null=True, help_text="Identity similarity to the persona's reference render (the model's measure)."
+    )
+    identity_meaning = serializers.CharField(
+        allow_null=True, read_only=True, help_text="The similarity in words, e.g. 'same person: 0.97, threshold 0.95'."
+    )
     released = serializers.BooleanField()
     review_state = serializers.SerializerMethodField()
     provenance = serializers.SerializerMethodField()

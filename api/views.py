@@ -522,7 +522,7 @@ class AssetList(BrandView, generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
     def brand_queryset(self):
-        assets = Asset.objects.for_brand(self.brand).select_related("review")
+        assets = Asset.objects.for_brand(self.brand).select_related("review", "persona__model")
         params = self.request.query_params
         for name, lookup in (("persona", "persona_id"), ("campaign", "job__campaign_item__campaign_id")):
             if params.get(name):

@@ -10,7 +10,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from brands.models import CREATE_ROLES, Role
 from brands.selectors import brand_access_get, layer_group_permissions_for_brand
 from brands.services import layer_group_permission_set
-from brands.tenancy import TenantScopeError
 from common.forms import service_errors_add
 from content.selectors import assets_for_persona
 from generation.models import GeneratorModel
@@ -217,10 +216,7 @@ def _persona_page(request, access, persona, *, edit_form=None, apply_form=None, 
 
 
 def _current_class_label(persona):
-    try:
-        class_index = persona.current_version.class_index
-    except TenantScopeError:  # PersonaVersion.class_index after a rollback reads versions unscoped
-        return ""
+    class_index = persona.current_version.class_index
     if class_index is None or not 0 <= class_index < len(persona.model.class_names):
         return ""
     return pictures.class_label(persona.model.class_names[class_index])

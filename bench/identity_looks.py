@@ -41,6 +41,7 @@ def main() -> None:
     parser.add_argument("--personas", type=int, default=200)
     parser.add_argument("--mechanism", choices=[*MECHANISMS, "both"], default="both")
     parser.add_argument("--threads", type=int)
+    parser.add_argument("--out", help="merge the results into this metrics.json (the model card reads them)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -54,16 +55,22 @@ def main() -> None:
     classifier, _ = load_classifier(Path(args.classifier), channels=G.config.img_channels)
     training = json.loads((Path(args.generator) / "training.json").read_text())
     mechanisms = MECHANISMS if args.mechanism == "both" else (args.mechanism,)
+    results = {}
     for mechanism in mechanisms:
         result = identity_looks_evaluate(
             G, measure, classifier, training["class_attributes"], personas=args.personas, mechanism=mechanism
         )
+        results["identity_looks" if mechanism == "shift" else f"identity_looks_{mechanism}"] = result
         print(json.dumps(result, indent=1))
         kept, different = result["identity_kept"], result["different_personas"]
         print(f"{mechanism}: identity kept in {kept['share_at_or_above']:.1%} of {result['changes']} changes "
               f"(target ≥ 90%); different personas median {different['similarity_median']:.3f} vs real "
               f"{different['real_different_person_median']:.3f} (must be below); outfit "
               f"{result['outfit_accuracy']:.1%} (≥ 90%), gesture {result['gesture_accuracy']:.1%} (≥ 80%)")  # fmt: skip
+    if args.out:
+        path = Path(args.out)
+        merged = json.loads(path.read_text()) if path.is_file() else {}
+        path.write_text(json.dumps({**merged, **results}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

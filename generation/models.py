@@ -122,13 +122,14 @@ class GeneratorModel(models.Model):
         return self.identity_measure.get("duplicate_threshold") is not None
 
     def identity_meaning(self, similarity):
-        """'same person: 0.93, threshold 0.71' (or 'not the same person: …'); for a model
-        whose measure has no calibration recorded, 'identity 0.93'; None when unscored."""
+        """'same person: 0.93, threshold 0.71' (or 'not the same person: …') under a
+        measure that recognises people; 'pixel similarity 0.93' under the pixel fallback,
+        which cannot tell people apart; None when unscored."""
         threshold = self.identity_measure.get("threshold")
         if similarity is None:
             return None
-        if threshold is None:
-            return f"identity {similarity:.2f}"
+        if threshold is None or self.identity_measure.get("name") == "pixel-structure":
+            return f"pixel similarity {similarity:.2f}"
         verdict = "same person" if similarity >= threshold else "not the same person"
         return f"{verdict}: {similarity:.2f}, threshold {threshold:.2f}"
 

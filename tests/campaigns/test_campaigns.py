@@ -109,7 +109,10 @@ def test_it_records_full_provenance_on_every_asset(owner, brand, persona, look, 
     provenance = item.job.asset.metadata["provenance"]
     assert provenance["model_sha256"] == persona.model.sha256
     assert provenance["latent_sha256"] == persona.current_version.sha256
-    look_params = {"id": look.pk, "name": "Denim", "layer_group": "fine", "seed": 500, "truncation_psi": 0.7}
+    look_params = {
+        "id": look.pk, "name": "Denim", "acts_on": "fine layers", "layer_group": "fine", "seed": 500,
+        "truncation_psi": 0.7,
+    }  # fmt: skip
     assert provenance["recipe"] == {"look": look_params, "pose": None, "format": "1:1", "variant": 1}
     assert (provenance["noise_mode"], provenance["noise_seed"]) == ("seeded", 1)
     assert provenance["truncation_psi"] == persona.truncation_psi and provenance["seed"] == persona.seed

@@ -17,6 +17,7 @@ import torch
 
 from ..checkpoint import load_generator
 from ..generator import Generator
+from .identity_metrics import GRID_CHANGES, identity_grid
 from .loop import grid_classes, sample_grid, save_png
 
 # Conditioning accuracy a default model must reach on the demo dataset's attributes.
@@ -27,11 +28,14 @@ DIVERSITY_SEEDS = list(range(100, 132))
 PNG_SCALE = 2
 
 
-def write_sample_grids(G: Generator, export_dir: Path, class_names: list[str]) -> dict[str, str]:
+def write_sample_grids(
+    G: Generator, export_dir: Path, class_names: list[str], class_attributes: list[dict] | None = None
+) -> dict[str, str]:
     """Render the card's grids into ``export_dir``; returns {file: caption}.
 
     ``samples.png``: one row per class (up to 8, spread over the classes), one column per
-    seed 0-7. ``diversity.png``: 32 seeds of one class, to show that seeds differ."""
+    seed 0-7. ``diversity.png``: 32 seeds of one class, to show that seeds differ.
+    ``identity.png`` (outfit × gesture models): 8 personas, each under 6 looks and poses."""
     classes = grid_classes(len(class_names), rows=8)
     cpu = torch.device("cpu")
     save_png(sample_grid(G, classes, GRID_SEEDS, cpu, psi=GRID_PSI), export_dir / "samples.png", PNG_SCALE)
@@ -40,10 +44,18 @@ def write_sample_grids(G: Generator, export_dir: Path, class_names: list[str]) -
     save_png(np.concatenate(rows), export_dir / "diversity.png", PNG_SCALE)
     row_names = ", ".join(class_names[c] for c in classes) if class_names else "unconditional"
     one = class_names[cls] if class_names else "unconditional"
-    return {
+    grids = {
         "samples.png": f"Rows: {row_names}. Columns: seeds 0–7. Truncation ψ {GRID_PSI}.",
         "diversity.png": f"Class {one}, seeds 100–131, ψ {GRID_PSI}: do different seeds give different people?",
     }
+    if class_attributes and {"outfit", "gesture"} <= set(class_attributes[0]):
+        identity_grid(G, class_attributes, export_dir / "identity.png", psi=GRID_PSI)
+        changes = ", ".join(f"{attribute} {value}" for attribute, value in GRID_CHANGES)
+        grids["identity.png"] = (
+            f"Rows: 8 personas (seeds 1000–1007, ψ {GRID_PSI}, a class drawn from each seed). Columns: the persona, "
+            f"then each relabelled by a look or pose — {changes}. The same person in every column?"
+        )
+    return grids
 
 
 def _percent(value: float) -> str:
@@ -134,6 +146,54 @@ def _lineage_lines(info: dict[str, Any]) -> list[str]:
     ]
 
 
+def _identity_lines(export_dir: Path, metrics: dict[str, Any]) -> list[str]:
+    """The identity embedding's held-out verification and the looks-and-poses targets."""
+    lines = []
+    meta_path = export_dir / "identity" / "identity.json"
+    if meta_path.is_file():
+        meta = json.loads(meta_path.read_text())
+        heldout = meta.get("heldout", {})
+        same, different = heldout.get("same_person", {}), heldout.get("different_person", {})
+        lines += [
+            "", "## Identity", "",
+            f"Identity embedding (`identity/`, {meta.get('data', '')}; {meta.get('steps')} steps): on "
+            f"{heldout.get('people')} held-out people × {heldout.get('views')} outfits/gestures, same-person "
+            f"similarity median {same.get('median')} (5th percentile {same.get('p05')}), different people median "
+            f"{different.get('median')} (95th percentile {different.get('p95')}); verification accuracy "
+            f"{_percent(heldout.get('verification_accuracy', 0))} at threshold {meta['threshold']} (target ≥ 95%). "
+            f"The identity guard takes ≥ {meta.get('duplicate_threshold')} for the same person "
+            f"(held-out false matches {heldout.get('duplicate_false_match_rate')}).",
+        ]  # fmt: skip
+    looks = metrics.get("identity_looks")
+    if looks:
+        kept, different = looks["identity_kept"], looks["different_personas"]
+        lines += [
+            "",
+            f"Looks and poses ({looks['personas']} personas × every other outfit and gesture = {looks['changes']} "
+            f"changes, relabelled by the shift between class centres; `python bench/identity_looks.py`):",
+            "",
+            "| measure | value | target |",
+            "| --- | --- | --- |",
+            f"| changes keeping the person (similarity ≥ real same-person median {kept['real_same_person_median']}) "
+            f"| {_percent(kept['share_at_or_above'])} | ≥ 90% {_met(kept['share_at_or_above'] >= 0.9)} |",
+            f"| changes above the same-person threshold | {_percent(kept['share_above_threshold'])} | |",
+            f"| similarity before/after, median (10th percentile) | {kept['similarity_median']} "
+            f"({kept['similarity_p10']}) | |",
+            f"| two different personas, median similarity | {different['similarity_median']} | below the real "
+            f"different-person median {different['real_different_person_median']} "
+            f"{_met(different['similarity_median'] < different['real_different_person_median'])} |",
+            f"| outfit asked for, seen by the classifier | {_percent(looks['outfit_accuracy'])} | ≥ 90% "
+            f"{_met(looks['outfit_accuracy'] >= 0.9)} |",
+            f"| gesture asked for, seen by the classifier | {_percent(looks['gesture_accuracy'])} | ≥ 80% "
+            f"{_met(looks['gesture_accuracy'] >= 0.8)} |",
+        ]  # fmt: skip
+    return lines
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
 def write_model_card(export_dir: str | Path, *, name: str, licence_note: str) -> Path:
     """Render the sample grids and write ``MODEL_CARD.md`` from ``training.json`` (and
     ``metrics.json`` when present)."""
@@ -142,7 +202,7 @@ def write_model_card(export_dir: str | Path, *, name: str, licence_note: str) ->
     G = load_generator(export_dir, device="cpu")
     config = G.config
     class_names = info.get("class_names") or []
-    grids = write_sample_grids(G, export_dir, class_names)
+    grids = write_sample_grids(G, export_dir, class_names, info.get("class_attributes"))
     options = info.get("options") or {}
     lines = [
         f"# {name}",
@@ -181,7 +241,9 @@ def write_model_card(export_dir: str | Path, *, name: str, licence_note: str) ->
     ]
     metrics_path = export_dir / "metrics.json"
     if metrics_path.is_file():
-        lines += _metrics_lines(json.loads(metrics_path.read_text()))
+        metrics = json.loads(metrics_path.read_text())
+        lines += _metrics_lines(metrics)
+        lines += _identity_lines(export_dir, metrics)
     else:
         lines.append("Not measured yet: `python -m generation.stylegan.training metrics`.")
     lines += ["", "## Samples", ""]
