@@ -138,3 +138,35 @@ class LayerGroupPermissionForm(forms.Form):
 
     def clean_layer_groups(self):
         return self.cleaned_data["layer_groups"] or None
+
+
+class PersonaRenameForm(forms.Form):
+    name = forms.CharField(
+        max_length=120,
+        label="Name",
+        help_text="The @handle stays: images and captions name it.",
+        error_messages={"required": "A persona needs a name."},
+    )
+
+
+class PersonaDeleteForm(forms.Form):
+    confirm = forms.CharField(max_length=61, label="Type the persona's handle to confirm", help_text="e.g. @ava or ava")
+
+    def __init__(self, *args, handle, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.handle = handle
+
+    def clean_confirm(self):
+        typed = self.cleaned_data["confirm"].strip().removeprefix("@")
+        if typed != self.handle:
+            raise forms.ValidationError(f"Type @{self.handle} to delete this persona.")
+        return typed
+
+
+class PersonaSearchForm(forms.Form):
+    q = forms.CharField(required=False, max_length=120, label="Search by name or handle")
+    archived = forms.ChoiceField(
+        required=False,
+        label="Show",
+        choices=[("", "Active personas"), ("all", "Active and archived"), ("only", "Archived only")],
+    )

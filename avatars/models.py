@@ -31,6 +31,9 @@ class Persona(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set while archived (avatars.services.persona_archive): hidden from the gallery by
+    # default, never rendered nor put into a new campaign; nothing of it is lost.
+    archived_at = models.DateTimeField(null=True, blank=True)
 
     objects = BrandScopedManager()
 
@@ -43,6 +46,10 @@ class Persona(models.Model):
 
     def latent_array(self):
         return self.current_version.latent_array()
+
+    @property
+    def archived(self):
+        return self.archived_at is not None
 
     @property
     def latent_sha256(self):

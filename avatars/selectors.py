@@ -1,3 +1,4 @@
+from django.db.models import Q
 from django.http import Http404
 
 from .models import LibraryItem, Persona, PersonaVersion
@@ -42,6 +43,33 @@ def persona_reference_version(*, brand, persona):
 
 
 def persona_current_versions(*, brand):
-    """The current version of each of the brand's personas, by persona name."""
-    current = Persona.objects.for_brand(brand).values("current_version")
+    """The current version of each of the brand's personas not archived, by persona name."""
+    current = Persona.objects.for_brand(brand).filter(archived_at__isnull=True).values("current_version")
     return persona_versions_of_brand(brand=brand).filter(pk__in=current).select_related("persona__model")
+
+
+def personas_gallery(*, brand, query="", archived=False):
+    """The brand's personas for the gallery, by name: those whose name or handle
+    contains `query` (any case; a leading @ is ignored), not archived ones unless
+    `archived` ("only": archived ones alone)."""
+    personas = personas_for_brand(brand=brand).select_related("current_version")
+    query = query.strip().removeprefix("@").strip()
+    if query:
+        personas = personas.filter(Q(name__icontains=query) | Q(handle__icontains=query))
+    if archived == "only":
+        return personas.filter(archived_at__isnull=False)
+    return personas if archived else personas.filter(archived_at__isnull=True)
+
+
+def personas_archived_count(*, brand):
+    return Persona.objects.for_brand(brand).filter(archived_at__isnull=False).count()
+
+
+def persona_counts(*, brand, persona):
+    """{"versions_count", "images_count"}: what deleting the persona removes."""
+    from content.models import Asset
+
+    return {
+        "versions_count": PersonaVersion.objects.for_brand(brand).filter(persona=persona).count(),
+        "images_count": Asset.objects.for_brand(brand).filter(persona=persona).count(),
+    }

@@ -633,3 +633,166 @@ def persona_provenance(*, persona, version, reference):
         "truncation_psi": persona.truncation_psi,
         "identity_reference_version": reference.number,
     }
+
+
+# --- renaming, archiving, deleting ------------------------------------------------
+#
+# Who may: owners and creators rename, archive and unarchive a persona (archiving
+# loses nothing and is undone with one click); only owners delete one, and only
+# when nothing depends on it. An archived persona keeps its versions, images and
+# identity (other brands still cannot take its face); it is hidden from the gallery
+# by default and is never rendered nor put into a new campaign (the check is
+# generation.services.jobs._job_request_check, where every render is queued, and
+# campaigns.services.campaign_plan). The handle stays: provenance and captions name it.
+
+# Review states (approvals.models.ReviewState) of an image that is on its way out or
+# already out: a persona with such an image is archived, never deleted.
+PERSONA_IN_USE_STATES = ("in_review", "approved", "scheduled", "published")
+
+
+class PersonaInUse(ValidationError):
+    """The persona is still used (images in review or out, campaigns, schedules)."""
+
+    def __init__(self, message):
+        super().__init__(message, code="persona_in_use")
+
+
+def _persona_for_change(*, brand, persona):
+    """The brand's persona row, locked for the rest of the caller's transaction."""
+    _persona_of_brand(persona, brand)
+    return Persona.objects.for_brand(brand).select_for_update().get(pk=persona.pk)
+
+
+def persona_rename(*, actor, brand, persona, name):
+    """Give the persona another display name (its @handle stays)."""
+    brand_role_require(user=actor, brand=brand, roles=CREATE_ROLES)
+    name = " ".join(str(name or "").split())
+    if not name:
+        raise ValidationError({"name": "A persona needs a name."})
+    if len(name) > Persona._meta.get_field("name").max_length:
+        raise ValidationError({"name": f"A name has at most {Persona._meta.get_field('name').max_length} characters."})
+    with transaction.atomic():
+        locked = _persona_for_change(brand=brand, persona=persona)
+        before = locked.name
+        if before == name:
+            return locked
+        locked.name = name
+        locked.save(update_fields=["name"])
+        audit_record(
+            actor=actor, brand=brand, action="persona.renamed", target=locked,
+            before={"name": before}, after={"name": name, "handle": locked.handle},
+        )  # fmt: skip
+    return locked
+
+
+def persona_archive(*, actor, brand, persona):
+    """Archive the persona: hidden from the gallery by default, never rendered nor
+    put into a new campaign; renders already queued finish. Archiving an archived
+    persona changes nothing."""
+    return _persona_archived_set(actor=actor, brand=brand, persona=persona, archived=True)
+
+
+def persona_unarchive(*, actor, brand, persona):
+    """Bring an archived persona back: shown, rendered and used in campaigns again."""
+    return _persona_archived_set(actor=actor, brand=brand, persona=persona, archived=False)
+
+
+def _persona_archived_set(*, actor, brand, persona, archived):
+    brand_role_require(user=actor, brand=brand, roles=CREATE_ROLES)
+    with transaction.atomic():
+        locked = _persona_for_change(brand=brand, persona=persona)
+        if locked.archived == archived:
+            return locked
+        before = locked.archived_at
+        locked.archived_at = timezone.now() if archived else None
+        locked.save(update_fields=["archived_at"])
+        audit_record(
+            actor=actor, brand=brand, action="persona.archived" if archived else "persona.unarchived", target=locked,
+            before={"archived_at": before.isoformat() if before else None},
+            after={"handle": locked.handle,
+                   "archived_at": locked.archived_at.isoformat() if locked.archived_at else None},
+        )  # fmt: skip
+    return locked
+
+
+def persona_delete_blockers(*, brand, persona):
+    """What keeps the persona from being deleted, in words ([] when nothing does):
+    images in review, approved, scheduled or published, campaigns and publishing
+    schedules that use it."""
+    from content.models import Asset
+    from generation.models import GenerationJob
+
+    blockers = []
+    images = Asset.objects.for_brand(brand).filter(persona=persona, review__state__in=PERSONA_IN_USE_STATES).count()
+    if images:
+        blockers.append(f"{images} image{'s' if images != 1 else ''} in review, approved, scheduled or published")
+    campaigns = sorted(
+        set(
+            GenerationJob.objects.for_brand(brand)
+            .filter(persona=persona, campaign_item__isnull=False)
+            .values_list("campaign_item__campaign__name", flat=True)
+        )
+    )
+    if campaigns:
+        blockers.append(f"campaign{'s' if len(campaigns) != 1 else ''} {_listed(campaigns)}")
+    schedules = sorted(persona.publishing_schedules.for_brand(brand).values_list("name", flat=True))
+    if schedules:
+        blockers.append(f"schedule{'s' if len(schedules) != 1 else ''} {_listed(schedules)}")
+    return blockers
+
+
+def _listed(names, shown=3):
+    quoted = [f"“{name}”" for name in names[:shown]]
+    more = len(names) - shown
+    return ", ".join(quoted) + (f" and {more} more" if more > 0 else "")
+
+
+def persona_delete(*, actor, brand, persona):
+    """Delete the persona with its versions, renders and their files (removed from
+    storage once the deletion has committed). Owners only. Refused (PersonaInUse,
+    nothing changed) while anything uses it (persona_delete_blockers): archive it
+    instead. The audit log keeps what was deleted."""
+    from django.core.files.storage import default_storage
+    from django.db.models import ProtectedError
+
+    from brands.models import Role
+    from content.models import Asset
+
+    brand_role_require(user=actor, brand=brand, roles={Role.OWNER})
+    with transaction.atomic():
+        locked = _persona_for_change(brand=brand, persona=persona)
+        refusal = (
+            f"@{locked.handle} cannot be deleted: it is used by {{}}. Archive it instead: it is hidden and never "
+            "rendered, and nothing is lost."
+        )
+        blockers = persona_delete_blockers(brand=brand, persona=locked)
+        if blockers:
+            raise PersonaInUse(refusal.format("; ".join(blockers)))
+        assets = Asset.objects.for_brand(brand).filter(persona=locked)
+        names = [
+            name
+            for asset in assets
+            for name in (asset.image.name, asset.web.name, asset.thumbnail.name, asset.released_image.name,
+                         asset.released_web.name, asset.released_thumbnail.name)
+            if name
+        ]  # fmt: skip
+        audit_record(
+            actor=actor, brand=brand, action="persona.deleted", target=locked,
+            before={"name": locked.name, "handle": locked.handle, "model": locked.model.slug,
+                    "versions": PersonaVersion.objects.for_brand(brand).filter(persona=locked).count(),
+                    "images": len(assets), "archived": locked.archived},
+        )  # fmt: skip
+        try:
+            with transaction.atomic():
+                locked.delete()
+        except ProtectedError as exc:  # e.g. a post that was cancelled still names one of its images
+            raise PersonaInUse(refusal.format("posts or other records that keep its images")) from exc
+
+        def files_delete():
+            for name in names:
+                try:
+                    default_storage.delete(name)
+                except Exception:  # noqa: BLE001 - best effort, as content.services removes files
+                    pass
+
+        transaction.on_commit(files_delete)

@@ -15,6 +15,16 @@ urlpatterns = [
         name="persona-rollback",
     ),
     path("brands/<slug:brand_slug>/personas/<int:persona_id>/render", views.persona_render, name="persona-render"),
+    path("brands/<slug:brand_slug>/personas/<int:persona_id>/rename", views.persona_rename_view, name="persona-rename"),
+    path(
+        "brands/<slug:brand_slug>/personas/<int:persona_id>/archive", views.persona_archive_view, name="persona-archive"
+    ),
+    path(
+        "brands/<slug:brand_slug>/personas/<int:persona_id>/unarchive",
+        views.persona_unarchive_view,
+        name="persona-unarchive",
+    ),
+    path("brands/<slug:brand_slug>/personas/<int:persona_id>/delete", views.persona_delete_view, name="persona-delete"),
     # The persona page's live parts and pictures (htmx swaps the partials in; the pictures are plain images).
     path("brands/<slug:brand_slug>/personas/<int:persona_id>/live", views.persona_live, name="persona-live"),
     path(

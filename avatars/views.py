@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from brands.models import CREATE_ROLES, Role
@@ -22,12 +23,15 @@ from .forms import (
     LibraryApplyForm,
     LibraryItemForm,
     PersonaBreedForm,
+    PersonaDeleteForm,
     PersonaEditForm,
     PersonaFromSeedForm,
+    PersonaRenameForm,
     VersionPreconditionForm,
 )
 from .selectors import (
     library_items_for_brand,
+    persona_counts,
     persona_get,
     persona_version_get,
     persona_versions,
@@ -37,15 +41,20 @@ from .selectors import (
 from .services import (
     VersionConflict,
     library_item_create,
+    persona_archive,
     persona_breed,
     persona_candidates_render,
     persona_create_from_seed,
+    persona_delete,
+    persona_delete_blockers,
     persona_edit,
     persona_edit_preview,
     persona_library_apply,
     persona_library_preview,
+    persona_rename,
     persona_render_submit,
     persona_rollback,
+    persona_unarchive,
 )
 
 
@@ -180,7 +189,9 @@ def persona_breed_view(request, brand_slug):
     return render(request, "avatars/persona_breed.html", {"brand": access.brand, "form": form})
 
 
-def _persona_page(request, access, persona, *, edit_form=None, apply_form=None, preview=None, status=200):
+def _persona_page(
+    request, access, persona, *, edit_form=None, apply_form=None, preview=None, rename_form=None, status=200
+):
     can_change = access.role in CREATE_ROLES
     directions = directions_for_brand(brand=access.brand, model=persona.model)
     items = library_items_for_brand(brand=access.brand, model=persona.model)
@@ -209,6 +220,9 @@ def _persona_page(request, access, persona, *, edit_form=None, apply_form=None, 
             "apply_form": apply_form,
             "items": items if can_change else [],
             "chosen_item": _chosen(apply_form, "item"),
+            # The Settings section: rename and archive (creators and owners), delete (owners).
+            "rename_form": rename_form or (PersonaRenameForm(initial={"name": persona.name}) if can_change else None),
+            "can_delete": access.role == Role.OWNER,
             **_live_context(access, persona),
         },
         status=status,
@@ -435,7 +449,13 @@ def persona_rollback_view(request, brand_slug, persona_id, version_id):
 @require_POST
 def persona_render(request, brand_slug, persona_id):
     access, persona = _persona_to_change(request, brand_slug, persona_id)
-    job = persona_render_submit(actor=request.user, brand=access.brand, persona=persona)
+    try:
+        job = persona_render_submit(actor=request.user, brand=access.brand, persona=persona)
+    except ValidationError as exc:  # an archived persona, the monthly quota
+        if request.htmx:
+            return HttpResponse(" ".join(exc.messages), status=409, content_type="text/plain; charset=utf-8")
+        messages.error(request, " ".join(exc.messages))
+        return redirect("persona-detail", brand_slug=access.brand.slug, persona_id=persona.pk)
     if request.htmx:
         # The button's htmx answer: the images and jobs, the new one queued, polling until it is done.
         return render(request, "avatars/_persona_live.html", _live_context(access, persona))
@@ -509,3 +529,78 @@ def layer_group_permission_view(request, brand_slug):
         save=lambda data: layer_group_permission_set(actor=request.user, brand=access.brand, **data),
         page_form="permission_form",
     )  # fmt: skip
+
+
+# --- a persona's settings: rename, archive, delete ----------------------------------
+
+
+@login_required
+@require_POST
+def persona_rename_view(request, brand_slug, persona_id):
+    access, persona = _persona_to_change(request, brand_slug, persona_id)
+    form = PersonaRenameForm(request.POST)
+    if form.is_valid():
+        try:
+            renamed = persona_rename(actor=request.user, brand=access.brand, persona=persona, **form.cleaned_data)
+        except ValidationError as exc:
+            service_errors_add(form, exc)
+        else:
+            messages.success(request, f"Renamed to {renamed.name}.")
+            return redirect(_settings_url(access, persona))
+    return _persona_page(request, access, persona, rename_form=form, status=400)
+
+
+def _settings_url(access, persona):
+    return reverse("persona-detail", args=[access.brand.slug, persona.pk]) + "#settings"
+
+
+@login_required
+@require_POST
+def persona_archive_view(request, brand_slug, persona_id):
+    access, persona = _persona_to_change(request, brand_slug, persona_id)
+    persona = persona_archive(actor=request.user, brand=access.brand, persona=persona)
+    messages.success(
+        request, f"Archived {persona.name}: hidden from the gallery, not rendered nor used in new campaigns."
+    )
+    return redirect(_settings_url(access, persona))
+
+
+@login_required
+@require_POST
+def persona_unarchive_view(request, brand_slug, persona_id):
+    access, persona = _persona_to_change(request, brand_slug, persona_id)
+    persona = persona_unarchive(actor=request.user, brand=access.brand, persona=persona)
+    messages.success(request, f"{persona.name} is back: shown in the gallery, rendered and used in campaigns again.")
+    return redirect(_settings_url(access, persona))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def persona_delete_view(request, brand_slug, persona_id):
+    """Owners only: a page saying what deleting removes (or what keeps the persona
+    from being deleted), with a confirmation typed by hand."""
+    access = brand_access_get(user=request.user, brand_slug=brand_slug)
+    persona = persona_get(brand=access.brand, persona_id=persona_id)
+    if access.role != Role.OWNER:
+        raise PermissionDenied
+    form = PersonaDeleteForm(request.POST or None, handle=persona.handle)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                persona_delete(actor=request.user, brand=access.brand, persona=persona)
+            except ValidationError as exc:
+                service_errors_add(form, exc)
+                status = 409
+            else:
+                messages.success(request, f"Deleted {persona.name} (@{persona.handle}) with its versions and images.")
+                return redirect("brand-dashboard", brand_slug=access.brand.slug)
+    context = {
+        "brand": access.brand,
+        "persona": persona,
+        "form": form,
+        "blockers": persona_delete_blockers(brand=access.brand, persona=persona),
+        **persona_counts(brand=access.brand, persona=persona),
+    }
+    return render(request, "avatars/persona_delete.html", context, status=status)

@@ -531,3 +531,35 @@ def api_token_revoke(*, actor, token):
         )
     token.revoked_at = locked.revoked_at
     return token
+
+
+# --- brand settings ---------------------------------------------------------------
+
+IDENTITY_THRESHOLD_RANGE = (0.0, 1.0)
+
+
+def brand_identity_threshold_set(*, actor, brand, identity_threshold):
+    """Set the identity consistency below which the brand's images are flagged
+    (campaign boards, asset pages, the approval queue). Owners only; 0 to 1."""
+    brand_role_require(user=actor, brand=brand, roles={Role.OWNER})
+    low, high = IDENTITY_THRESHOLD_RANGE
+    try:
+        value = float(identity_threshold)
+    except (TypeError, ValueError):
+        value = None
+    if value is None or not low <= value <= high:
+        raise ValidationError(
+            {"identity_threshold": f"The threshold is a number from {low:g} to {high:g}, got {identity_threshold!r}."}
+        )
+    with transaction.atomic():
+        locked = Brand.objects.select_for_update().get(pk=brand.pk)
+        before = locked.identity_threshold
+        if before != value:
+            locked.identity_threshold = value
+            locked.save(update_fields=["identity_threshold"])
+            audit_record(
+                actor=actor, brand=locked, action="brand.identity_threshold_set", target=locked,
+                before={"identity_threshold": before}, after={"identity_threshold": value},
+            )  # fmt: skip
+    brand.identity_threshold = value
+    return locked

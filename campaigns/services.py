@@ -68,6 +68,8 @@ def campaign_plan(*, actor, brand, versions, looks=(), poses=(), formats, varian
     for version in versions:
         if version.brand_id != brand.pk:
             errors["versions"] = f"Version {version.pk} is not one of brand {brand.slug}'s personas."
+        elif version.persona.archived_at is not None:
+            errors["versions"] = f"{version.persona.name} is archived; unarchive it to use it in a campaign."
     for field, items, kind in (("looks", looks, LibraryItem.Kind.LOOK), ("poses", poses, LibraryItem.Kind.POSE)):
         for item in items:
             if item.brand_id != brand.pk:

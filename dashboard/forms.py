@@ -40,3 +40,14 @@ class ApiTokenForm(forms.Form):
         initial=API_TOKEN_LIFETIME.days,
         help_text=f"At most {API_TOKEN_LIFETIME_MAX.days} days; make a new token before it expires.",
     )
+
+
+class IdentityThresholdForm(forms.Form):
+    identity_threshold = forms.FloatField(
+        min_value=0,
+        max_value=1,
+        label="Identity flag threshold",
+        widget=forms.NumberInput(attrs={"step": "0.01"}),
+        help_text="Images whose identity score is below this are flagged on boards, asset pages and the approval "
+        "queue (0 to 1; higher is stricter).",
+    )

@@ -5,6 +5,12 @@ from . import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("brands/<slug:brand_slug>/", views.brand_dashboard, name="brand-dashboard"),
+    path("brands/<slug:brand_slug>/settings/", views.brand_settings, name="brand-settings"),
+    path(
+        "brands/<slug:brand_slug>/settings/identity-threshold/",
+        views.brand_identity_threshold,
+        name="brand-identity-threshold",
+    ),
     path("brands/<slug:brand_slug>/team/", views.team, name="team"),
     path("brands/<slug:brand_slug>/team/invitations/", views.team_invite, name="team-invite"),
     path(

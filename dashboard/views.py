@@ -13,8 +13,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from avatars.forms import PersonaFromSeedForm
-from avatars.selectors import personas_for_brand
+from approvals.selectors import step_label, workflow_current
+from approvals.services import DEFAULT_STEPS
+from avatars.forms import PersonaFromSeedForm, PersonaSearchForm
+from avatars.selectors import personas_archived_count, personas_gallery
 from brands.models import CREATE_ROLES, Role
 from brands.selectors import (
     api_token_get,
@@ -29,6 +31,7 @@ from brands.selectors import (
 from brands.services import (
     api_token_create,
     api_token_revoke,
+    brand_identity_threshold_set,
     invitation_accept,
     invitation_create,
     invitation_from_token,
@@ -37,8 +40,18 @@ from brands.services import (
     membership_role_change,
 )
 from common.forms import service_errors_add
+from generation.selectors import image_quota_usage
+from publishing.selectors import channels_for_brand
+from webhooks.selectors import webhook_endpoints_for_brand
 
-from .forms import ApiTokenForm, InvitationForm, InvitationSignupForm, MembershipRoleForm, RemovalForm
+from .forms import (
+    ApiTokenForm,
+    IdentityThresholdForm,
+    InvitationForm,
+    InvitationSignupForm,
+    MembershipRoleForm,
+    RemovalForm,
+)
 
 OWNERS = {Role.OWNER}
 
@@ -50,18 +63,77 @@ def home(request):
 
 @login_required
 def brand_dashboard(request, brand_slug):
+    """The brand's page: the personas gallery (search by name or handle, archived
+    ones on request; a plain GET form, which htmx narrows in place) and links."""
     access = brand_access_get(user=request.user, brand_slug=brand_slug)
     can_create = access.role in CREATE_ROLES
+    search = PersonaSearchForm(request.GET)
+    query, archived = (search.cleaned_data["q"], search.cleaned_data["archived"]) if search.is_valid() else ("", "")
     return render(
         request,
         "dashboard/brand.html",
         {
             "brand": access.brand,
             "role": access.role,
-            "personas": personas_for_brand(brand=access.brand),
+            "search": search,
+            "query": query,
+            "archived": archived,
+            "personas": personas_gallery(brand=access.brand, query=query, archived=archived),
+            "archived_count": personas_archived_count(brand=access.brand),
             "form": PersonaFromSeedForm() if can_create else None,
         },
     )
+
+
+# --- brand settings ------------------------------------------------------------------
+
+
+def _brand_settings_render(request, access, *, threshold_form=None, status=200):
+    brand = access.brand
+    workflow = workflow_current(brand=brand)
+    tokens = api_tokens_for_brand(brand=brand)
+    return render(
+        request,
+        "dashboard/brand_settings.html",
+        {
+            "brand": brand,
+            "role": access.role,
+            "members": members_for_brand(brand=brand),
+            "invitations": invitations_pending_for_brand(brand=brand),
+            "steps": [(step, step_label(step)) for step in (workflow.steps if workflow else DEFAULT_STEPS)],
+            "tokens_active": [token for token in tokens if token.is_active],
+            "tokens_count": len(tokens),
+            "endpoints": webhook_endpoints_for_brand(brand=brand),
+            "channels": channels_for_brand(brand=brand),
+            "quota": image_quota_usage(brand=brand),
+            "threshold_form": threshold_form
+            or IdentityThresholdForm(initial={"identity_threshold": brand.identity_threshold}),
+        },
+        status=status,
+    )
+
+
+@login_required
+@require_GET
+def brand_settings(request, brand_slug):
+    """Owners: every setting of the brand on one page, each with a link to where it is changed."""
+    return _brand_settings_render(request, brand_access_get(user=request.user, brand_slug=brand_slug, roles=OWNERS))
+
+
+@login_required
+@require_POST
+def brand_identity_threshold(request, brand_slug):
+    access = brand_access_get(user=request.user, brand_slug=brand_slug, roles=OWNERS)
+    form = IdentityThresholdForm(request.POST)
+    if form.is_valid():
+        try:
+            brand = brand_identity_threshold_set(actor=request.user, brand=access.brand, **form.cleaned_data)
+        except ValidationError as exc:
+            service_errors_add(form, exc)
+        else:
+            messages.success(request, f"Images scoring below {brand.identity_threshold:g} are now flagged.")
+            return redirect(reverse("brand-settings", args=[brand.slug]) + "#identity")
+    return _brand_settings_render(request, access, threshold_form=form, status=400)
 
 
 # --- team ----------------------------------------------------------------------

@@ -117,6 +117,7 @@ def generation_jobs_submit(*, actor, brand, requests, batch_key=""):
     with transaction.atomic():
         brand_role_require(user=actor, brand=brand, roles=CREATE_ROLES)
         images_quota_check(brand=brand, images=len(requests))
+        _archived_refuse(brand=brand, requests=requests)
         jobs = []
         for request in requests:
             _job_request_check(request=request, brand=brand)
@@ -173,6 +174,20 @@ def images_quota_check(*, brand, images):
             f"This would queue {images} image(s), but brand {brand.name} has used {used} of its "
             f"{brand.monthly_image_quota} images this month ({max(brand.monthly_image_quota - used, 0)} left).",
             code="quota_exceeded",
+        )
+
+
+def _archived_refuse(*, brand, requests):
+    """Archived personas (avatars.services.persona_archive) are never rendered; read
+    from the database, not from the rows the caller holds, which may be stale."""
+    if not requests:
+        return
+    personas = type(requests[0].persona).objects.for_brand(brand)
+    archived = personas.filter(pk__in={r.persona.pk for r in requests}, archived_at__isnull=False).first()
+    if archived is not None:
+        raise ValidationError(
+            f"{archived.name} (@{archived.handle}) is archived, so it is not rendered; unarchive it first.",
+            code="persona_archived",
         )
 
 
