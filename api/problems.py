@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from approvals.services import DecisionRefused, PreconditionFailed, ReviewConflict
-from avatars.services import VersionConflict
+from avatars.services import PersonaInUse, VersionConflict
 from generation.services.jobs import QuotaExceeded
 
 log = logging.getLogger(__name__)
@@ -82,6 +82,8 @@ def _translate(exc):
         return problem(
             status=412, code="precondition_failed", detail=exc.messages[0], headers={"ETag": etag} if etag else None
         )
+    if isinstance(exc, PersonaInUse):
+        return problem(status=409, code="persona_in_use", detail=" ".join(exc.messages))
     if isinstance(exc, QuotaExceeded):
         return problem(status=422, code="quota_exceeded", detail=" ".join(exc.messages))
     if isinstance(exc, PreconditionFailed):

@@ -46,7 +46,8 @@ ERRORS = {
     "404": "No such thing, or not one the caller may see.",
     "405": "Method not allowed.",
     "406": "Not acceptable.",
-    "409": "Conflicts with the current state (someone decided first; this Idempotency-Key is in flight).",
+    "409": "Conflicts with the current state (someone decided first; this Idempotency-Key is in flight; "
+    "the persona is still used).",
     "412": "If-Match is stale; the ETag header carries the current one.",
     "415": "Unsupported media type.",
     "422": "Cannot be done as asked (quota, an Idempotency-Key reused with another payload).",

@@ -70,6 +70,8 @@ class PersonaSerializer(serializers.ModelSerializer):
             "truncation_psi",
             "current_version",
             "etag",
+            "archived",
+            "archived_at",
             "created_at",
         ]
 
@@ -89,6 +91,13 @@ class PersonaCreateSerializer(serializers.Serializer):
     truncation_psi = serializers.FloatField(default=0.7, min_value=0.0, max_value=1.0)
     class_index = serializers.IntegerField(required=False, allow_null=True, min_value=0)
     bio = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+class PersonaUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=120, required=False, help_text="A new display name (the handle stays).")
+    archived = serializers.BooleanField(
+        required=False, help_text="true archives (never rendered nor put into new campaigns), false brings it back."
+    )
 
 
 class PersonaEditSerializer(serializers.Serializer):

@@ -6,6 +6,7 @@ again, and raise what api.problems turns into problem details."""
 
 from datetime import timedelta
 
+from django.db import transaction
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -30,12 +31,16 @@ from avatars.selectors import (
 )
 from avatars.services import (
     library_item_create,
+    persona_archive,
     persona_breed,
     persona_create_from_seed,
+    persona_delete,
     persona_edit,
     persona_library_apply,
+    persona_rename,
     persona_render_submit,
     persona_rollback,
+    persona_unarchive,
 )
 from brands.models import ApiToken, Brand, Role
 from brands.selectors import (
@@ -222,13 +227,35 @@ class PersonaList(BrandView, generics.ListAPIView):
 
 
 class PersonaDetail(BrandView):
-    scopes = {"read": "personas:read"}
+    scopes = {"read": "personas:read", "write": "personas:write"}
     serializer_class = s.PersonaSerializer
 
     def get(self, request, brand_slug, persona_id):
         """A persona with its current version; ETag names that version (send it as If-Match)."""
         persona = self.persona(persona_id)
         return Response(s.PersonaSerializer(persona).data, headers={"ETag": s.persona_etag(persona)})
+
+    @extend_schema(request=s.PersonaUpdateSerializer, responses={200: s.PersonaSerializer})
+    def patch(self, request, brand_slug, persona_id):
+        """Rename, archive or unarchive the persona (creators and owners); both at once, or neither."""
+        data = _valid(s.PersonaUpdateSerializer, request)
+        persona = self.persona(persona_id)
+        with transaction.atomic():
+            if "name" in data:
+                persona = persona_rename(actor=request.user, brand=self.brand, persona=persona, name=data["name"])
+            if "archived" in data:
+                change = persona_archive if data["archived"] else persona_unarchive
+                persona = change(actor=request.user, brand=self.brand, persona=persona)
+        persona = self.persona(persona_id)
+        return Response(s.PersonaSerializer(persona).data, headers={"ETag": s.persona_etag(persona)})
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, brand_slug, persona_id):
+        """Delete the persona with its versions and images (owners). Refused with 409
+        `persona_in_use` while images are in review or out, or a campaign or schedule
+        uses it: archive it instead."""
+        persona_delete(actor=request.user, brand=self.brand, persona=self.persona(persona_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class PersonaVersionList(BrandView, generics.ListAPIView):

@@ -155,6 +155,7 @@ class PersonaDeleteForm(forms.Form):
     def __init__(self, *args, handle, **kwargs):
         super().__init__(*args, **kwargs)
         self.handle = handle
+        self.fields["confirm"].help_text = f"Type @{handle}: deleting cannot be undone."
 
     def clean_confirm(self):
         typed = self.cleaned_data["confirm"].strip().removeprefix("@")

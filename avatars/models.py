@@ -48,7 +48,7 @@ class Persona(models.Model):
         return self.current_version.latent_array()
 
     @property
-    def archived(self):
+    def archived(self) -> bool:
         return self.archived_at is not None
 
     @property

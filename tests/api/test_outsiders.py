@@ -60,6 +60,8 @@ SCOPES = {
     ("POST", "/brands/{brand_slug}/personas/"): "personas:write",
     ("POST", "/brands/{brand_slug}/personas/breed"): "personas:write",
     ("GET", "/brands/{brand_slug}/personas/{persona_id}/"): "personas:read",
+    ("PATCH", "/brands/{brand_slug}/personas/{persona_id}/"): "personas:write",
+    ("DELETE", "/brands/{brand_slug}/personas/{persona_id}/"): "personas:write",
     ("GET", "/brands/{brand_slug}/personas/{persona_id}/versions/"): "personas:read",
     ("POST", "/brands/{brand_slug}/personas/{persona_id}/edits"): "personas:write",
     ("POST", "/brands/{brand_slug}/personas/{persona_id}/library-applications"): "personas:write",
@@ -235,6 +237,7 @@ BODIES = {
         "name": "Bred",
         "handle": "bred",
     },
+    ("PATCH", "/brands/{brand_slug}/personas/{persona_id}/"): lambda v: {"name": "Renamed", "archived": True},
     ("POST", "/brands/{brand_slug}/personas/{persona_id}/edits"): lambda v: {
         "direction": v["direction"].pk,
         "strength": 1.0,

@@ -21,6 +21,7 @@ from django.db import close_old_connections, transaction
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from avatars.services import persona_create_from_seed
 from config.wsgi import application
 from tests.api.conftest import token_for
 from tests.api.test_outsiders import BODIES, PREFIX, victim  # noqa: F401  (victim: a fixture)
@@ -40,7 +41,8 @@ CHECKS = [
 # brand's slug always, so that requests reach handlers) and ids that do not exist.
 PATH_CHOICES = {
     "brand_slug": lambda w: [w.brand.slug],
-    "persona_id": lambda w: [w.persona.pk, NO_SUCH_ID],
+    # The victim's persona (in use: its deletion is refused) and a spare one nothing uses (deleted).
+    "persona_id": lambda w: [w.persona.pk, w.spare.pk, NO_SUCH_ID],
     "asset_id": lambda w: [w.in_review.pk, w.draft.pk, NO_SUCH_ID],
     "campaign_id": lambda w: [w.campaign_id, NO_SUCH_ID],
     "job_id": lambda w: [w.job_id, NO_SUCH_ID],
@@ -66,10 +68,14 @@ def in_process_requests():
 
 
 @pytest.fixture
-def world(victim, assets, memory_broker):  # noqa: F811
+def world(victim, assets, memory_broker, owner):  # noqa: F811
+    spare = persona_create_from_seed(
+        actor=owner, brand=victim["brand"], model=victim["model"], seed=21, name="Spare", handle="spare"
+    )
     return SimpleNamespace(
         brand=victim["brand"],
         persona=victim["persona"],
+        spare=spare,
         in_review=victim["asset"],
         draft=assets[1],
         campaign_id=victim["campaign_id"],

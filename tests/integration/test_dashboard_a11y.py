@@ -35,9 +35,9 @@ from django.urls import get_resolver, reverse
 
 from approvals.services import reviewer_group_save
 from avatars.models import LibraryItem
-from avatars.services import library_item_create, persona_create_from_seed
+from avatars.services import library_item_create, persona_archive, persona_create_from_seed
 from brands.models import Role
-from brands.services import api_token_create, invitation_create, invitation_token
+from brands.services import api_token_create, brand_create, invitation_create, invitation_token
 from campaigns.models import Campaign
 from common.events import Event
 from config.celery import app as celery_app
@@ -141,6 +141,13 @@ def studio(settings, tmp_path, media_root, bundled_model, owner, brand, creator,
         truncation_psi=0.7,
         class_index=model.class_names.index("light_jacket/waveLongArm"),
     )
+    # An archived persona nothing uses: the gallery's archived filter, its page, its delete confirmation.
+    bea = persona_create_from_seed(
+        actor=owner, brand=brand, model=model, seed=7, name="Bea", handle="bea", truncation_psi=0.7,
+        class_index=model.class_names.index("light_jacket/waveLongArm"),
+    )  # fmt: skip
+    persona_archive(actor=owner, brand=brand, persona=bea)
+    brand_create(actor=owner, name="Zeta Labs", slug="zeta")  # the owner's second brand: the header's switcher
     library_item_create(actor=owner, brand=brand, model=model, kind="look", name="Dark jacket", value="dark_jacket")
     library_item_create(actor=owner, brand=brand, model=model, kind="pose", name="Phone in hand", value="handPhone")
     assets = campaign_assets(actor=creator, brand=brand, persona=persona, variants=2)
@@ -210,6 +217,9 @@ def studio(settings, tmp_path, media_root, bundled_model, owner, brand, creator,
     }
     extra = {
         "home": reverse("home"),
+        "brand-dashboard-search": reverse("brand-dashboard", args=[slug]) + "?q=a&archived=all",
+        "persona-detail-archived": reverse("persona-detail", args=[slug, bea.pk]),
+        "persona-delete-confirm": reverse("persona-delete", args=[slug, bea.pk]),
         "calendar-week": reverse("publishing-calendar", args=[slug]) + "?view=week",
         "approval-queue-drafts": reverse("approval-queue", args=[slug]),
         "invitation-accept": reverse("invitation-accept", args=[invitation_token(invitation=invitation)]),
