@@ -9,12 +9,18 @@
 #    translation + cutout, auxiliary classifier, mode seeking) on CUDA for TRAIN_MINUTES,
 #    float16 on the highest resolutions; FROM_SCRATCH=1 trains the PRESET network from
 #    scratch instead;
-# 3. measures the metrics with the bundled classifier and writes the model card.
+#    With IDENTITY=1 (the default) it first trains an attribute teacher (a second
+#    classifier, not the one the metrics use) and adds the identity terms: a relabelled
+#    persona keeps its person under the bundled identity embedding, different seeds stay
+#    different people (generation/stylegan/training/losses.py);
+# 3. measures the metrics with the bundled classifier, the looks-and-poses identity
+#    targets (bench/identity_looks.py) and writes the model card. No Django needed.
 # Everything lands in $OUT (default /tmp/gpu-train): run/export/ holds the weights,
 # training.json, metrics.json, MODEL_CARD.md and the sample grids; *.log the output.
 # To ship it, copy run/export/ over generation/default_model/ (keep classifier/).
+# To ship it, also copy generation/default_model/identity/ into it.
 # Environment: PYTHON, TRAIN_MINUTES (6), FROM_SCRATCH (0), PRESET (half64), BATCH (64),
-# COUNT (20000), HELDOUT (2000), DEVICE (cuda).
+# COUNT (20000), HELDOUT (2000), DEVICE (cuda), IDENTITY (1).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -34,13 +40,34 @@ fi
 train dataset "$OUT/data" --count "${COUNT:-20000}" --seed 0 > "$OUT/dataset.log" &
 train dataset "$OUT/heldout" --count "${HELDOUT:-2000}" --seed 1 > "$OUT/heldout.log"
 wait
+identity=()
+if [ "${IDENTITY:-1}" = 1 ]; then
+    "$PY" - "$OUT" "$DEVICE" <<'PY' > "$OUT/teacher.log"
+import sys
+from pathlib import Path
+
+from generation.stylegan.training.dataset import load_dataset
+from generation.stylegan.training.metrics import save_classifier, train_classifier
+
+out = Path(sys.argv[1])
+teacher = train_classifier(load_dataset(out / "data"), epochs=3, seed=1, log=print)
+save_classifier(teacher, out / "teacher", {"data": "gpu_train.sh data, seed 0", "epochs": 3, "seed": 1})
+PY
+    identity=(--identity generation/default_model/identity --teacher "$OUT/teacher" --identity-weight 1
+              --identity-diversity 4 --identity-batch 32 --ema-kimg 2)
+fi
 train train "$OUT/data" "$OUT/run" --device "$DEVICE" "${start[@]}" --batch "${BATCH:-64}" \
     --r1-gamma 1 --augment translation,cutout --class-loss 1 --mode-seeking 0.05 --max-minutes "${TRAIN_MINUTES:-6}" --snapshot-kimg 100 \
-    --log-seconds 20 2>&1 | tee "$OUT/train.log"
+    "${identity[@]}" --log-seconds 20 2>&1 | tee "$OUT/train.log"
 train metrics "$OUT/run/export" --data "$OUT/data" --heldout "$OUT/heldout" \
     --classifier generation/default_model/classifier --device "$DEVICE" --out "$OUT/run/export/metrics.json" \
     > "$OUT/metrics.log"
-defaults='from generation.management.commands import load_default_model as d'
-train card "$OUT/run/export" --name "$("$PY" manage.py shell -v 0 -c "$defaults; print(d.DEFAULT_NAME)")" \
-    --licence "$("$PY" manage.py shell -v 0 -c "$defaults; print(d.LICENCE_NOTE)")"
+cp -r generation/default_model/identity "$OUT/run/export/"
+if [ "${IDENTITY:-1}" = 1 ]; then
+    "$PY" bench/identity_looks.py "$OUT/run/export" --out "$OUT/run/export/metrics.json" > "$OUT/identity_looks.log"
+    tail -2 "$OUT/identity_looks.log"
+fi
+# The card's name and licence line, read from the command's source: the GPU image has no Django.
+constant() { "$PY" -c "import ast, sys; tree = ast.parse(open(sys.argv[1]).read()); print(next(ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign) and n.targets[0].id == sys.argv[2]))" generation/management/commands/load_default_model.py "$1"; }
+train card "$OUT/run/export" --name "$(constant DEFAULT_NAME)" --licence "$(constant LICENCE_NOTE)"
 grep -A12 "^| metric" "$OUT/run/export/MODEL_CARD.md"

@@ -165,10 +165,50 @@ def _identity_measure(path, slug, sha256, meta_mtime):
     return load_identity_measure(path)
 
 
+# The learned identity guard must leave room for new people: among this many personas
+# of other brands, a random new persona may match (as "the same person") at most
+# IDENTITY_GUARD_MATCHES of them on average, or the guard stays in W for the model.
+IDENTITY_GUARD_PERSONAS = 10_000
+IDENTITY_GUARD_MATCHES = 0.1
+IDENTITY_CROWDING_SAMPLES = 1000
+
+
 def identity_measure_describe(*, model):
-    """What GeneratorModel.identity_measure records of `model`'s measure."""
+    """What GeneratorModel.identity_measure records of `model`'s measure: its name and
+    calibration and, for a measure fit for the guard, `persona_match_rate`: how often
+    two random personas of this model (seeds at ψ 0.7) are the same person to it. A
+    model whose personas look alike to its measure (the bundled default's: its faces
+    differ little) would have the guard refuse most new personas once thousands are
+    owned, so its `duplicate_threshold` is dropped and the guard stays in W."""
     measure = identity_measure_get(model=model)
-    return {"name": measure.name, **dataclasses.asdict(measure.calibration)}
+    described = {"name": measure.name, **dataclasses.asdict(measure.calibration)}
+    threshold = measure.calibration.duplicate_threshold
+    if threshold is not None:
+        rate = _persona_match_rate(str(model.path), model.sha256, model.c_dim, threshold)
+        described["persona_match_rate"] = rate
+        if rate * IDENTITY_GUARD_PERSONAS > IDENTITY_GUARD_MATCHES:
+            described["duplicate_threshold"] = None
+    return described
+
+
+@functools.lru_cache(maxsize=4)
+def _persona_match_rate(path, sha256, c_dim, threshold):
+    G = model_cache.get(path, device="cpu", expected_sha256=sha256)
+    measure = load_identity_measure(path)
+    seeds = list(range(IDENTITY_CROWDING_SAMPLES))
+    z = torch.stack([seed_to_z(seed, G.config.z_dim) for seed in seeds])
+    c = None
+    if c_dim:
+        c = torch.nn.functional.one_hot(torch.tensor([seed % c_dim for seed in seeds]), c_dim).to(torch.float32)
+    with torch.no_grad():
+        pixels = np.concatenate(
+            [images_to_uint8(G(z[i : i + 250], None if c is None else c[i : i + 250], truncation_psi=0.7,
+                               noise_mode="const")) for i in range(0, len(seeds), 250)]
+        )  # fmt: skip
+    embeddings = measure.embed(pixels)
+    similarity = embeddings @ embeddings.T
+    pairs = similarity[np.triu_indices(len(seeds), 1)]
+    return float((pairs >= threshold).mean())
 
 
 def identity_score(*, model, pixels, latent, reference_latent):

@@ -125,6 +125,24 @@ def generation_directions_sweep():
     return sum(directions_request(model_id=pk) for pk in missing.values_list("pk", flat=True))
 
 
+def generator_model_identity_refresh(*, actor, model):
+    """Record `model`'s identity measure again (after an embedding was added to its
+    folder): scores and the guard use it from then on."""
+    operator_require(actor=actor, doing="configure generator models")
+    from generation.rendering import identity_measure_describe
+
+    measure = identity_measure_describe(model=model)
+    with transaction.atomic():
+        before = model.identity_measure
+        GeneratorModel.objects.filter(pk=model.pk).update(identity_measure=measure)
+        model.identity_measure = measure
+        audit_record(
+            actor=actor, brand=None, action="generator_model.identity_measure_changed", target=model,
+            before=before, after=measure,
+        )  # fmt: skip
+    return model
+
+
 def class_attributes_read(*, directory, c_dim):
     """The per-class attributes a checkpoint's training.json records (our training
     loop writes them), or [] when it has none that fit the model's classes."""

@@ -16,6 +16,7 @@ from avatars.services import (
     persona_rollback,
 )
 from campaigns.services import recipe_build
+from generation.rendering import latent_from_seed
 from tests.conftest import BUNDLED_MODEL
 
 START = "light_jacket/waveLongArm"
@@ -57,7 +58,24 @@ def _classify(model, latents):
 def test_it_reads_the_class_attributes_of_the_bundled_model(bundled_model):
     assert bundled_model.class_attributes[0] == {"gesture": "hand", "outfit": "dark_jacket"}
     assert bundled_model.attribute_values("outfit")[:2] == ["dark_jacket", "dark_shirt"]
-    assert bundled_model.identity_learned and bundled_model.identity_measure["name"] == "learned"
+
+
+def test_the_bundled_models_personas_are_too_alike_for_the_learned_guard(bundled_model):
+    """Random personas of the bundled model match each other at its embedding's duplicate
+    threshold about twice in 10 000 pairs: the learned guard would refuse most new personas
+    once thousands are owned, so the guard stays in W for it (generation.rendering)."""
+    measure = bundled_model.identity_measure
+    assert measure["name"] == "learned" and measure["threshold"] > 0.9
+    assert measure["persona_match_rate"] > 1e-5 and measure["duplicate_threshold"] is None
+    assert not bundled_model.identity_learned
+
+
+@pytest.fixture
+def learned_guard(bundled_model):
+    """The bundled model with the learned guard on, as for a model whose personas are distinct people."""
+    bundled_model.identity_measure = {**bundled_model.identity_measure, "duplicate_threshold": 0.9717}
+    bundled_model.save(update_fields=["identity_measure"])
+    return bundled_model
 
 
 def test_a_look_is_an_outfit_and_a_pose_a_gesture(owner, brand, bundled_model):
@@ -144,19 +162,23 @@ def test_the_preview_shows_the_change_before_it_is_committed(owner, brand, ava, 
 
 
 def test_the_learned_guard_refuses_another_brands_person_even_at_another_latent(
-    owner, brand, ava, outsider, other_brand, bundled_model
+    owner, brand, outsider, other_brand, learned_guard
 ):
-    # The same seed under another outfit: another latent, the same person.
-    other_class = bundled_model.class_names.index("tie/waveLongArm")
+    start = learned_guard.class_names.index(START)
+    ava = persona_create_from_seed(
+        actor=owner, brand=brand, model=learned_guard, seed=42, name="Ava", handle="ava", class_index=start
+    )
+    # The same seed at ψ 0.66: another latent, the same person as rendered.
     with pytest.raises(ValidationError, match="two brands may not own the same person"):
         persona_create_from_seed(
-            actor=outsider, brand=other_brand, model=bundled_model, seed=42, name="Copy", handle="copy",
-            class_index=other_class,
+            actor=outsider, brand=other_brand, model=learned_guard, seed=42, name="Copy", handle="copy",
+            class_index=start, truncation_psi=0.66,
         )  # fmt: skip
+    copy = latent_from_seed(model=learned_guard, seed=42, truncation_psi=0.66, class_index=start)
+    assert not np.allclose(copy, ava.latent_array())
     stranger = persona_create_from_seed(
-        actor=outsider, brand=other_brand, model=bundled_model, seed=7, name="Otto", handle="otto",
-        class_index=other_class,
-    )  # fmt: skip
+        actor=outsider, brand=other_brand, model=learned_guard, seed=7, name="Otto", handle="otto", class_index=start
+    )
     spaces = IdentityFingerprint.objects.for_brand(other_brand).filter(persona=stranger).values_list("space", flat=True)
     assert sorted(spaces) == ["learned", "w"]
 

@@ -1,9 +1,11 @@
 import json
+import shutil
 
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
 
+from audit.models import AuditEvent
 from avatars.models import Persona
 from brands.models import Brand, Role
 from brands.selectors import brand_role
@@ -68,3 +70,17 @@ def test_it_seeds_a_demo_brand_with_a_working_login(db, models_root, capsys):
 def test_it_refuses_to_seed_a_demo_without_the_default_model(db):
     with pytest.raises(CommandError, match="run `manage.py load_default_model` first"):
         call_command("seed_demo")
+
+
+def test_it_gives_an_earlier_copy_of_the_bundled_model_its_identity_embedding(db, models_root, capsys):
+    call_command("load_default_model")
+    model = GeneratorModel.objects.get(slug="notionists-64")
+    # A copy made before the model shipped its embedding, registered before measures were recorded.
+    shutil.rmtree(model.path / "identity")
+    GeneratorModel.objects.filter(pk=model.pk).update(identity_measure={})
+    call_command("load_default_model")
+    model.refresh_from_db()
+    assert (model.path / "identity" / "identity.json").is_file()
+    assert model.identity_measure["name"] == "learned" and model.identity_measure["threshold"] > 0.9
+    assert "scores identity with: learned" in capsys.readouterr().out
+    assert AuditEvent.objects.filter(action="generator_model.identity_measure_changed").count() == 1

@@ -346,3 +346,35 @@ def test_it_exits_with_one_line_on_bad_arguments(tmp_path):
         assert out.returncode != 0
         assert len(out.stderr.strip().splitlines()) == 1, out.stderr
         assert message in out.stderr, out.stderr
+
+
+@pytest.fixture(scope="module")
+def identity_parts(demo, tmp_path_factory):
+    """A (random) identity embedding and a one-epoch attribute teacher, saved as training reads them."""
+    from generation.stylegan.identity import IdentityCalibration, IdentityNetwork, LearnedIdentity
+    from generation.stylegan.training.metrics import save_classifier, train_classifier
+
+    root = tmp_path_factory.mktemp("identity-parts")
+    torch.manual_seed(0)
+    calibration = IdentityCalibration(threshold=0.9, same_person_median=0.95, different_person_median=0.1)
+    LearnedIdentity(IdentityNetwork(width=8, dim=16), calibration).save(root / "identity")
+    save_classifier(train_classifier(load_dataset(demo), epochs=1), root / "teacher", {"epochs": 1})
+    return root
+
+
+def test_it_trains_with_the_identity_term(demo, tmp_path, identity_parts):
+    lines = []
+    options = tiny_options(
+        demo, tmp_path / "run", steps=2, log_seconds=0, identity=str(identity_parts / "identity"),
+        teacher=str(identity_parts / "teacher"), identity_weight=1.0, identity_diversity=1.0, identity_batch=4,
+    )  # fmt: skip
+    train(options, log=lines.append)
+    progress = next(line for line in lines if "G_id_keep" in line)
+    assert "G_id_teacher" in progress and "G_id_other" in progress
+    assert (tmp_path / "run" / "export" / "weights.safetensors").is_file()
+
+
+def test_the_identity_term_needs_an_embedding_and_a_teacher(demo, tmp_path, identity_parts):
+    options = tiny_options(demo, tmp_path / "run", steps=1, identity=str(identity_parts / "identity"), identity_weight=1)
+    with pytest.raises(ValueError, match="needs --identity .* --teacher"):
+        train(options, log=lambda line: None)

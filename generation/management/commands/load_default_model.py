@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from generation.models import GeneratorModel
-from generation.services.registry import generator_model_register
+from generation.services.registry import generator_model_identity_refresh, generator_model_register
 
 # Trained here (see its MODEL_CARD.md); copied under MODELS_ROOT so that the repository's
 # copy is never written to.
@@ -58,8 +58,9 @@ class Command(BaseCommand):
                 f"{model.path} holds weights with sha256 {info.sha256}, but {model.slug} is registered with "
                 f"{model.sha256}; move the directory away and run this command again."
             )
-        if identity_top_up(directory=model.path):
-            self.stdout.write(f"Added the identity embedding to {model.path}")
+        if identity_top_up(directory=model.path) or not model.identity_measure:
+            generator_model_identity_refresh(actor=None, model=model)
+            self.stdout.write(f"{model.slug} scores identity with: {model.identity_measure['name']}")
         self.stdout.write(f"{model.slug} already loaded (sha256 {model.sha256[:12]}…)")
 
 

@@ -90,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--mode-seeking", type=float, default=0.0, help="weight of the mode-seeking diversity term; 0 turns it off"
     )
     tr.add_argument("--identity", help="a frozen identity embedding folder for the identity terms")
+    tr.add_argument("--teacher", help="a frozen attribute classifier folder (classifier.json) for the identity term")
     tr.add_argument(
         "--identity-weight",
         type=float,
@@ -103,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="weight of the term that keeps different latents different people; 0: off",
     )
     tr.add_argument("--identity-batch", type=_positive_int, default=8, help="latents per step the identity terms use")
+    tr.add_argument(
+        "--mapping-only", action="store_true",
+        help="fine-tune only the mapping network; the synthesis network stays as trained",
+    )  # fmt: skip
     tr.add_argument("--ema-kimg", type=_positive_float)
     tr.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
     tr.add_argument("--device", default="auto")
@@ -192,9 +197,11 @@ def train_options(args: argparse.Namespace):
         class_weight=args.class_weight,
         mode_seeking=args.mode_seeking,
         identity=args.identity,
+        teacher=args.teacher,
         identity_weight=args.identity_weight,
         identity_diversity=args.identity_diversity,
         identity_batch=args.identity_batch,
+        mapping_only=args.mapping_only,
         ema_kimg=args.ema_kimg,
         precision=args.precision,
         device=args.device,

@@ -106,9 +106,11 @@ class TrainOptions:
     class_weight: float = 0.0  # AC-GAN auxiliary classification; labelled data only
     mode_seeking: float = 0.0
     identity: str | None = None  # an identity embedding folder (identity.json + weights)
+    teacher: str | None = None  # an attribute classifier folder (training.metrics) for the identity term
     identity_weight: float = 0.0
     identity_diversity: float = 0.0
     identity_batch: int = 8
+    mapping_only: bool = False  # fine-tune the mapping network only (synthesis frozen)
     ema_kimg: float | None = None  # default: batch × 10 / 32
     ema_rampup: float | None = 0.05
     precision: str = "auto"  # auto | fp32 | bf16 | fp16
@@ -140,8 +142,12 @@ class TrainOptions:
             raise ValueError("class-loss needs class labels; it cannot be used with --unconditional")
         if self.identity_weight < 0 or self.identity_diversity < 0:
             raise ValueError("identity weights must not be negative")
-        if (self.identity_weight > 0 or self.identity_diversity > 0) and not (self.identity and self.conditional):
-            raise ValueError("the identity term needs --identity (an embedding folder) and class labels")
+        if (self.identity_weight > 0 or self.identity_diversity > 0) and not (
+            self.identity and self.teacher and self.conditional
+        ):
+            raise ValueError(
+                "the identity term needs --identity (an embedding folder), --teacher (a classifier folder) and labels"
+            )
         if self.d_warmup_kimg is not None and self.d_warmup_kimg < 0:
             raise ValueError("d-warmup-kimg must not be negative")
         if self.steps is None and self.kimg <= 0:
@@ -441,7 +447,13 @@ def train(options: TrainOptions, log: Callable[[str], None] | None = None) -> di
         identity_diversity_weight=options.identity_diversity,
         identity_batch=options.identity_batch,
     )
-    identity = None
+    identity = teacher = teacher_targets = None
+    if options.teacher:
+        from .metrics import class_targets, load_classifier  # metrics imports this module
+
+        teacher, meta = load_classifier(Path(options.teacher), channels=dataset.channels)
+        teacher = teacher.to(device).requires_grad_(False)
+        teacher_targets = class_targets(dataset.class_names, dataset.class_attributes, meta["vocab"])
     if options.identity:
         measure = load_learned_identity(options.identity)
         identity = measure.network.to(device).requires_grad_(False)
@@ -453,11 +465,16 @@ def train(options: TrainOptions, log: Callable[[str], None] | None = None) -> di
         autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16)  # noqa: E731
     else:
         autocast = contextlib.nullcontext
-    loss = GanLoss(G, D, loss_config, autocast=autocast, identity=identity)
+    loss = GanLoss(
+        G, D, loss_config, autocast=autocast, identity=identity, teacher=teacher, teacher_targets=teacher_targets
+    )
 
     betas = (0.0, 0.99)
     c_lazy = options.r1_interval / (options.r1_interval + 1)
-    G_opt = torch.optim.Adam(G.parameters(), lr=options.glr, betas=betas, eps=1e-8)
+    # Fine-tuning the mapping alone leaves the synthesis network, and so what the images
+    # look like, exactly as trained; only where each (z, c) lands in W moves.
+    g_params = G.mapping.parameters() if options.mapping_only else G.parameters()
+    G_opt = torch.optim.Adam(g_params, lr=options.glr, betas=betas, eps=1e-8)
     D_opt = torch.optim.Adam(
         D.parameters(), lr=options.dlr * c_lazy, betas=(betas[0] ** c_lazy, betas[1] ** c_lazy), eps=1e-8
     )
@@ -534,7 +551,7 @@ def train(options: TrainOptions, log: Callable[[str], None] | None = None) -> di
             # Generator step (none while a fine-tuning run's new discriminator warms up).
             if counters.cur_nimg >= d_warmup_nimg:
                 D.requires_grad_(False)
-                G.requires_grad_(True)
+                (G.mapping if options.mapping_only else G).requires_grad_(True)
                 idx = torch.randint(len(dataset), (options.batch,), generator=sampler)
                 _, gen_c = dataset.batch(idx, device)
                 z = torch.randn(options.batch, G.config.z_dim, device=device)

@@ -161,7 +161,8 @@ def _identity_lines(export_dir: Path, metrics: dict[str, Any]) -> list[str]:
             f"similarity median {same.get('median')} (5th percentile {same.get('p05')}), different people median "
             f"{different.get('median')} (95th percentile {different.get('p95')}); verification accuracy "
             f"{_percent(heldout.get('verification_accuracy', 0))} at threshold {meta['threshold']} (target ≥ 95%). "
-            f"The identity guard takes ≥ {meta.get('duplicate_threshold')} for the same person "
+            f"On a model whose personas it tells apart, the identity guard takes ≥ {meta.get('duplicate_threshold')} "
+            f"for the same person "
             f"(held-out false matches {heldout.get('duplicate_false_match_rate')}).",
         ]  # fmt: skip
     looks = metrics.get("identity_looks")
