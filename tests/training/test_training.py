@@ -375,6 +375,7 @@ def test_it_trains_with_the_identity_term(demo, tmp_path, identity_parts):
 
 
 def test_the_identity_term_needs_an_embedding_and_a_teacher(demo, tmp_path, identity_parts):
-    options = tiny_options(demo, tmp_path / "run", steps=1, identity=str(identity_parts / "identity"), identity_weight=1)
+    identity = str(identity_parts / "identity")
+    options = tiny_options(demo, tmp_path / "run", steps=1, identity=identity, identity_weight=1)
     with pytest.raises(ValueError, match="needs --identity .* --teacher"):
         train(options, log=lambda line: None)
