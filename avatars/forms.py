@@ -1,7 +1,7 @@
 from django import forms
 
 from brands.models import Role
-from generation.forms import ModelChoiceField, class_field, comma_list
+from generation.forms import ModelChoiceField, class_field
 from generation.models import GeneratorModel
 from generation.seeds import SEED_MAX, TRUNCATION_PSI_RANGE
 
@@ -38,19 +38,25 @@ class CandidateGridForm(forms.Form):
     class_index = class_field()
 
 
+def layer_group_choices():
+    """The names of the registered models' layer groups: the only ones that can be chosen."""
+    names = sorted({group["name"] for model in GeneratorModel.objects.all() for group in model.layer_groups})
+    return [(name, name) for name in names]
+
+
 class PersonaBreedForm(forms.Form):
     base = forms.ModelChoiceField(queryset=None, empty_label=None, help_text="Keeps every other layer group.")
     donor = forms.ModelChoiceField(queryset=None, empty_label=None)
-    layer_groups = forms.CharField(help_text="Taken from the donor, comma-separated, e.g. fine.")
+    layer_groups = forms.MultipleChoiceField(
+        widget=forms.CheckboxSelectMultiple, help_text="The layer groups taken from the donor."
+    )
     name = forms.CharField(max_length=120)
     handle = forms.SlugField(max_length=60)
 
     def __init__(self, *args, personas, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["base"].queryset = self.fields["donor"].queryset = personas
-
-    def clean_layer_groups(self):
-        return comma_list(self.cleaned_data["layer_groups"])
+        self.fields["layer_groups"].choices = layer_group_choices()
 
 
 class VersionPreconditionForm(forms.Form):
@@ -90,8 +96,8 @@ class LibraryItemForm(forms.Form):
         help_text="On a model drawn from outfit and gesture labels (the bundled default), a look is an outfit and "
         "a pose a gesture: the persona keeps its face. Other models: a layer group and a source below.",
     )
-    layer_group = forms.CharField(
-        max_length=40, required=False, help_text="The group it changes, e.g. fine (looks) or coarse (poses)."
+    layer_group = forms.ChoiceField(
+        required=False, help_text="The group it changes, e.g. fine (looks) or coarse (poses)."
     )
     seed = forms.IntegerField(min_value=0, max_value=SEED_MAX, required=False, help_text="Source: a seed …")
     truncation_psi = _truncation_field(required=False)
@@ -113,6 +119,7 @@ class LibraryItemForm(forms.Form):
                 for value in model.attribute_values(attribute):
                     labels[value] = f"{attribute}: {humanise(value)}"
         self.fields["value"].choices = [("", "—"), *sorted(labels.items(), key=lambda pair: pair[1])]
+        self.fields["layer_group"].choices = [("", "—"), *layer_group_choices()]
 
     def clean(self):
         cleaned = super().clean()
@@ -132,9 +139,7 @@ class LayerGroupPermissionForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        # Only the names of the registered models' layer groups can be chosen.
-        names = sorted({group["name"] for model in GeneratorModel.objects.all() for group in model.layer_groups})
-        self.fields["layer_groups"].choices = [(name, name) for name in names]
+        self.fields["layer_groups"].choices = layer_group_choices()
 
     def clean_layer_groups(self):
         return self.cleaned_data["layer_groups"] or None

@@ -87,7 +87,7 @@ def test_it_breeds_from_a_form_and_shows_unknown_groups_as_errors(client, member
     login(client, member)
     url = reverse("persona-breed", args=[brand.slug])
     data = {"base": persona.pk, "donor": persona.pk, "layer_groups": "outfit", "name": "Kid", "handle": "kid"}
-    assert b"Unknown layer group" in client.post(url, data).content
+    assert b"Select a valid choice. outfit is not one of the available choices." in client.post(url, data).content
     assert client.post(url, {**data, "donor": other_persona.pk}).status_code == 200  # not offered: another brand's
     response = client.post(url, {**data, "layer_groups": "fine"})
     assert response.status_code == 302 and Persona.objects.for_brand(brand).filter(handle="kid").exists()
