@@ -61,6 +61,7 @@ from ..generator import Generator
 from ..identity import load_learned_identity
 from ..latents import images_to_uint8, seed_to_z
 from .augment import parse_policy
+from .classifier import class_targets, load_classifier
 from .dataset import ImageDataset, load_dataset
 from .discriminator import Discriminator, DiscriminatorConfig
 from .losses import GanLoss, LossConfig
@@ -449,8 +450,6 @@ def train(options: TrainOptions, log: Callable[[str], None] | None = None) -> di
     )
     identity = teacher = teacher_targets = None
     if options.teacher:
-        from .metrics import class_targets, load_classifier  # metrics imports this module
-
         teacher, meta = load_classifier(Path(options.teacher), channels=dataset.channels)
         teacher = teacher.to(device).requires_grad_(False)
         teacher_targets = class_targets(dataset.class_names, dataset.class_attributes, meta["vocab"])
