@@ -32,6 +32,7 @@ from campaigns.models import Campaign
 from config.celery import app as celery_app
 from content.models import Asset
 from generation.models import GeneratorModel
+from generation.services.directions import directions_compute
 from publishing import clock
 from publishing.models import Post
 from publishing.services import channel_create, post_create
@@ -58,7 +59,10 @@ LIBRARY = [
 def bundled_model(settings, tmp_path):
     settings.MODELS_ROOT = tmp_path / "models"
     call_command("load_default_model", verbosity=0)
-    return GeneratorModel.objects.get(slug="notionists-64")
+    model = GeneratorModel.objects.get(slug="notionists-64")
+    # What a worker on the default queue does after registration: the persona page's sliders need them.
+    directions_compute(model_id=model.pk)
+    return model
 
 
 @pytest.fixture
