@@ -374,8 +374,12 @@ def _change_commit(*, actor, persona, change, expected_version):
     """The new version, in one transaction opened only now: a model's identity
     guard is made ready first, so the engine never runs under its locks."""
     identity_guard_prepare(persona.model)
-    current = persona.current_version
-    prepared = _embedding_prepare(model=persona.model, latent=change.apply(current.latent_array(), current.class_index))
+    prepared = None
+    if persona.model.identity_learned:
+        current = persona.current_version
+        prepared = _embedding_prepare(
+            model=persona.model, latent=change.apply(current.latent_array(), current.class_index)
+        )
     with transaction.atomic():
         return _version_add(
             actor=actor,
@@ -485,7 +489,9 @@ def _label_item(*, actor, brand, model, kind, name, value):
             {"value": f"Model {model.slug} has no {attribute} label; make this {kind} from layers instead."}
         )
     if value not in values:
-        raise ValidationError({"value": f"{value!r} is not a {attribute} of model {model.slug}: {', '.join(values)}."})
+        raise ValidationError(
+            {"value": f"{value!r} is not one of model {model.slug}'s {attribute} labels: {', '.join(values)}."}
+        )
     return LibraryItem(
         brand=brand, model=model, kind=kind, name=name, attribute=attribute, value=value, created_by=actor,
         recipe={"attribute": attribute, "value": value},
